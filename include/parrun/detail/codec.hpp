@@ -1,0 +1,166 @@
+#pragma once
+// Encoding values into message bytes and back. Trivially copyable values and contiguous ranges of
+// them (std::vector, std::basic_string, std::array of such elements) travel as their raw bytes;
+// every other type goes through Cereal's binary archive, which writes straight into the message
+// buffer through `bytes_ostreambuf` (no intermediate string).
+#include <array>
+#include <cstddef>
+#include <cstring>
+#include <istream>
+#include <ostream>
+#include <streambuf>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <cereal/archives/binary.hpp>
+#include <cereal/types/array.hpp>
+#include <cereal/types/deque.hpp>
+#include <cereal/types/list.hpp>
+#include <cereal/types/map.hpp>
+#include <cereal/types/memory.hpp>
+#include <cereal/types/optional.hpp>
+#include <cereal/types/set.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/tuple.hpp>
+#include <cereal/types/unordered_map.hpp>
+#include <cereal/types/unordered_set.hpp>
+#include <cereal/types/utility.hpp>
+#include <cereal/types/variant.hpp>
+#include <cereal/types/vector.hpp>
+
+#include <parrun/detail/bytes.hpp>
+#include <parrun/errors.hpp>
+
+namespace parrun::detail {
+
+/// A value whose object bytes are its whole meaning.
+template <class T>
+inline constexpr bool is_raw_value_v =
+    std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T>;
+
+/// A resizable contiguous container of raw values: its elements travel as raw bytes.
+template <class T>
+struct is_raw_vector : std::false_type {};
+template <class E, class A>
+struct is_raw_vector<std::vector<E, A>>
+    : std::bool_constant<is_raw_value_v<E> && !std::is_same_v<E, bool>> {};
+template <class C, class Tr, class A>
+struct is_raw_vector<std::basic_string<C, Tr, A>> : std::bool_constant<is_raw_value_v<C>> {};
+template <class T>
+inline constexpr bool is_raw_vector_v = is_raw_vector<T>::value;
+
+/// How a type travels.
+enum class encoding { raw_value, raw_vector, archive };
+template <class T>
+constexpr encoding encoding_of() {
+  if constexpr (is_raw_value_v<T>) return encoding::raw_value;
+  else if constexpr (is_raw_vector_v<T>) return encoding::raw_vector;
+  else return encoding::archive;
+}
+
+/// A streambuf that appends to an owned_bytes.
+class bytes_ostreambuf : public std::streambuf {
+ public:
+  explicit bytes_ostreambuf(owned_bytes& out) : out_(out) {}
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    out_.append(s, static_cast<std::size_t>(n));
+    return n;
+  }
+  int_type overflow(int_type c) override {
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      char ch = traits_type::to_char_type(c);
+      out_.append(&ch, 1);
+    }
+    return traits_type::not_eof(c);
+  }
+
+ private:
+  owned_bytes& out_;
+};
+
+/// A streambuf that reads from a fixed byte range.
+class bytes_istreambuf : public std::streambuf {
+ public:
+  bytes_istreambuf(const std::byte* data, std::size_t size) {
+    auto* p = const_cast<char*>(reinterpret_cast<const char*>(data));
+    setg(p, p, p + size);
+  }
+  std::size_t remaining() const { return static_cast<std::size_t>(egptr() - gptr()); }
+};
+
+/// Appends the encoding of `value` to `out`.
+template <class T>
+void encode_into(owned_bytes& out, const T& value) {
+  static_assert(!std::is_pointer_v<T>, "parrun cannot send a pointer: send the value it points to");
+  if constexpr (encoding_of<T>() == encoding::raw_value) {
+    out.append(&value, sizeof(T));
+  } else if constexpr (encoding_of<T>() == encoding::raw_vector) {
+    out.append(value.data(), value.size() * sizeof(typename T::value_type));
+  } else {
+    bytes_ostreambuf buf(out);
+    std::ostream os(&buf);
+    cereal::BinaryOutputArchive archive(os);
+    archive(value);
+  }
+}
+
+/// The encoding of `value` as a new message buffer.
+template <class T>
+owned_bytes encode(const T& value) {
+  owned_bytes out;
+  encode_into(out, value);
+  return out;
+}
+
+/// Takes over an rvalue raw vector's storage instead of copying it.
+template <class T>
+owned_bytes encode_moved(T&& value) {
+  using U = std::remove_cvref_t<T>;
+  if constexpr (is_raw_vector_v<U> && !std::is_lvalue_reference_v<T>) {
+    if (value.size() * sizeof(typename U::value_type) < 4096) return encode(value);
+    auto* holder = new U(std::move(value));
+    return owned_bytes(reinterpret_cast<std::byte*>(holder->data()),
+                       holder->size() * sizeof(typename U::value_type),
+                       [](void*, void* hint) { delete static_cast<U*>(hint); }, holder);
+  } else {
+    return encode(value);
+  }
+}
+
+/// Decodes `size` bytes into `out`. Throws truncation_error when they do not
+/// form a T.
+template <class T>
+void decode(const std::byte* data, std::size_t size, T& out) {
+  if constexpr (encoding_of<T>() == encoding::raw_value) {
+    if (size != sizeof(T))
+      throw truncation_error("expected " + std::to_string(sizeof(T)) +
+                             " bytes, the message has " + std::to_string(size));
+    std::memcpy(static_cast<void*>(&out), data, sizeof(T));
+  } else if constexpr (encoding_of<T>() == encoding::raw_vector) {
+    using E = typename T::value_type;
+    if (size % sizeof(E) != 0)
+      throw truncation_error(std::to_string(size) +
+                             " bytes is not a whole number of " + std::to_string(sizeof(E)) +
+                             "-byte elements");
+    out.resize(size / sizeof(E));
+    if (size != 0) std::memcpy(static_cast<void*>(out.data()), data, size);
+  } else {
+    bytes_istreambuf buf(data, size);
+    std::istream is(&buf);
+    try {
+      cereal::BinaryInputArchive archive(is);
+      archive(out);
+    } catch (const cereal::Exception& e) {
+      throw truncation_error("the message's " + std::to_string(size) +
+                             " bytes do not decode: " + e.what());
+    }
+    if (buf.remaining() != 0)
+      throw truncation_error(std::to_string(buf.remaining()) + " of the message's " +
+                             std::to_string(size) + " bytes were left over after decoding");
+  }
+}
+
+}  // namespace parrun::detail

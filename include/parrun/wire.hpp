@@ -1,0 +1,154 @@
+#pragma once
+// The wire contract: the one piece the launcher and the runtime share.
+//
+// The launcher starts every rank with the environment variables below, and runs a control
+// service (a ZeroMQ ROUTER on PARRUN_RENDEZVOUS) that each rank joins with one DEALER socket.
+// Control messages are a kind byte followed by a Cereal binary body. Rank-to-rank data never
+// passes through the launcher: it only exchanges the table of data endpoints, runs the
+// finalize barrier, collects failure reasons and answers `--timeout` questions.
+//
+//   rank                         launcher
+//   hello{secret,rank,pid,host,endpoint}  ->
+//                                <- welcome{}            (the launcher is reachable)
+//                                <- table{endpoints,hosts}   (once every rank said hello)
+//   failing{kind,code,reason}    ->                      (abort() or an uncaught exception)
+//                                <- ack{}                (the reason is recorded; now die)
+//                                <- query{}              (on --timeout)
+//   state{operation,seconds}     ->
+//                                <- peer_lost{rank,why}  (a rank ended badly)
+//   finalize{sent,arrived}       ->                      (after flushing its data to its peers)
+//                                <- finalized{}          (recorded: this rank may exit)
+//                                <- peer_finished{rank,sent_to_you,arrived_from_you}
+//
+// The counts (data frames, by world rank) let a rank tell exactly when everything a finished
+// peer sent it has arrived, so a receive that can no longer be satisfied fails instead of
+// hanging, and messages sent to a rank after it finished are reported, not silently lost.
+#include <cstdint>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <cereal/archives/binary.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/vector.hpp>
+
+namespace parrun::wire {
+
+/// Environment variables the launcher sets for every rank (documented in the README).
+inline constexpr const char* env_rank = "PARRUN_RANK";              ///< this rank, 0..size-1
+inline constexpr const char* env_size = "PARRUN_SIZE";              ///< number of ranks
+inline constexpr const char* env_local_rank = "PARRUN_LOCAL_RANK";  ///< rank among this host's
+inline constexpr const char* env_local_size = "PARRUN_LOCAL_SIZE";  ///< ranks on this host
+inline constexpr const char* env_rendezvous = "PARRUN_RENDEZVOUS";  ///< control endpoint
+inline constexpr const char* env_secret = "PARRUN_SECRET";          ///< per-job secret
+inline constexpr const char* env_job_id = "PARRUN_JOB_ID";          ///< unique job id
+/// Optional: seconds a rank waits for the launcher to answer its hello (default 10).
+inline constexpr const char* env_connect_timeout = "PARRUN_CONNECT_TIMEOUT";
+
+/// Version of the control protocol; a rank and a launcher of different versions refuse to talk.
+inline constexpr std::uint32_t protocol_version = 1;
+
+enum class kind : std::uint8_t {
+  hello = 1,
+  welcome,
+  table,
+  failing,
+  ack,
+  query,
+  state,
+  peer_lost,
+  finalize,
+  finalized,
+  peer_finished,
+  refused,
+};
+
+struct hello {
+  std::uint32_t version = protocol_version;
+  std::string secret;
+  std::int32_t rank = -1;
+  std::int64_t pid = 0;
+  std::string host;
+  std::string endpoint;  ///< where this rank receives data (ipc:// or tcp://)
+  template <class A> void serialize(A& a) { a(version, secret, rank, pid, host, endpoint); }
+};
+
+struct table {
+  std::vector<std::string> endpoints;  ///< indexed by rank
+  std::vector<std::string> hosts;      ///< indexed by rank
+  template <class A> void serialize(A& a) { a(endpoints, hosts); }
+};
+
+enum class failure_kind : std::uint8_t { aborted = 1, uncaught_exception = 2 };
+
+struct failing {
+  failure_kind what = failure_kind::aborted;
+  std::int32_t code = 1;
+  std::string reason;
+  template <class A> void serialize(A& a) { a(what, code, reason); }
+};
+
+struct state {
+  std::string operation;  ///< e.g. "recv(source=0, tag=7)"; empty when not inside a parrun call
+  double seconds = 0;     ///< how long it has been in that operation
+  template <class A> void serialize(A& a) { a(operation, seconds); }
+};
+
+struct peer_lost {
+  std::int32_t rank = -1;
+  std::string why;
+  template <class A> void serialize(A& a) { a(rank, why); }
+};
+
+struct finalize {
+  std::vector<std::uint64_t> sent;     ///< data frames this rank sent, by destination rank
+  std::vector<std::uint64_t> arrived;  ///< data frames that arrived here, by source rank
+  template <class A> void serialize(A& a) { a(sent, arrived); }
+};
+
+struct peer_finished {
+  std::int32_t rank = -1;
+  std::uint64_t sent_to_you = 0;       ///< frames it sent to the recipient, all on their way
+  std::uint64_t arrived_from_you = 0;  ///< frames from the recipient that reached it
+  template <class A> void serialize(A& a) { a(rank, sent_to_you, arrived_from_you); }
+};
+
+struct refused {
+  std::string why;
+  template <class A> void serialize(A& a) { a(why); }
+};
+
+struct empty {
+  template <class A> void serialize(A&) {}
+};
+
+/// Encodes one control message: the kind byte, then the body.
+template <class Body>
+std::string encode(kind k, const Body& body) {
+  std::ostringstream out;
+  out.put(static_cast<char>(k));
+  {
+    cereal::BinaryOutputArchive archive(out);
+    archive(body);
+  }
+  return std::move(out).str();
+}
+
+/// The kind byte of an encoded control message; throws std::runtime_error when empty.
+inline kind kind_of(const std::string& bytes) {
+  if (bytes.empty()) throw std::runtime_error("empty control message");
+  return static_cast<kind>(bytes[0]);
+}
+
+/// Decodes the body of an encoded control message; Cereal throws when it is malformed.
+template <class Body>
+Body decode(const std::string& bytes) {
+  std::istringstream in(bytes.substr(1));
+  Body body;
+  cereal::BinaryInputArchive archive(in);
+  archive(body);
+  return body;
+}
+
+}  // namespace parrun::wire

@@ -1,0 +1,405 @@
+#include "job.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+#include <zmq.hpp>
+
+#include "report.hpp"
+
+extern char** environ;
+
+namespace parrun::launcher {
+namespace {
+
+constexpr auto kill_grace = std::chrono::seconds(2);         // SIGTERM, then SIGKILL
+constexpr auto query_patience = std::chrono::milliseconds(1000);  // --timeout report answers
+constexpr auto output_patience = std::chrono::seconds(2);    // pipes held open after exit
+
+int blocked_signal_fd() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGCHLD, SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a closed stdout or rank pipe is an error code, not our death
+  int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (fd < 0) throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
+  return fd;
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || read(fd, raw.data(), bytes) != static_cast<ssize_t>(bytes))
+    throw std::runtime_error("cannot read /dev/urandom for the job secret");
+  close(fd);
+  static const char digits[] = "0123456789abcdef";
+  std::string hex;
+  for (char ch : raw) {
+    const auto c = static_cast<unsigned char>(ch);
+    hex.push_back(digits[c >> 4]);
+    hex.push_back(digits[c & 15]);
+  }
+  return hex;
+}
+
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", s);
+  return buf;
+}
+
+std::string this_host() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+}  // namespace
+
+job::job(launch_options options, std::string program_path)
+    : options_(std::move(options)),
+      path_(std::move(program_path)),
+      secret_(random_hex(16)),
+      job_id_(random_hex(8)),
+      signal_fd_(blocked_signal_fd()),
+      rendezvous_(options_.np, secret_, "tcp://127.0.0.1:*"),
+      ranks_(static_cast<std::size_t>(options_.np)) {}
+
+job::~job() {
+  if (running_count() > 0) kill_all();
+  for (rank_state& r : ranks_)
+    for (output* o : {&r.out, &r.err})
+      if (o->fd >= 0) close(o->fd);
+  if (stdin_to_rank0_ >= 0) close(stdin_to_rank0_);
+  close(signal_fd_);
+}
+
+int job::run() {
+  started_ = clock::now();
+  if (options_.timeout_seconds)
+    timeout_at_ = started_ + std::chrono::duration_cast<clock::duration>(
+                                 std::chrono::duration<double>(*options_.timeout_seconds));
+  try {
+    start_ranks();
+  } catch (const std::exception& e) {
+    note(std::string("parrun: error: ") + e.what());
+    terminating_ = true;
+    kill_all();
+    while (running_count() > 0) {
+      int status = 0;
+      pid_t pid = waitpid(-1, &status, 0);
+      if (pid < 0) break;
+      for (rank_state& r : ranks_)
+        if (r.pid == pid) r.running = false;
+    }
+    return exit_usage;
+  }
+  loop();
+  if (backend_.group() > 0) killpg(backend_.group(), SIGKILL);  // anything a rank left behind
+  if (failure_) return failure_->code;
+  if (timed_out_) return exit_timeout;
+  if (got_signal_ != 0) return 128 + got_signal_;
+  return 0;
+}
+
+void job::start_ranks() {
+  std::vector<std::string> inherited;
+  for (char** e = environ; *e != nullptr; ++e) inherited.emplace_back(*e);
+  std::vector<std::string> argv{options_.program};
+  argv.insert(argv.end(), options_.args.begin(), options_.args.end());
+  for (int r = 0; r < options_.np; ++r) {
+    contract c{r, options_.np, r, options_.np, rendezvous_.address(), secret_, job_id_};
+    rank_process p = backend_.start(path_, argv, rank_environment(inherited, options_.env, c), r == 0);
+    rank_state& s = ranks_[static_cast<std::size_t>(r)];
+    s.pid = p.pid;
+    s.running = true;
+    s.out.fd = p.stdout_fd;
+    s.err.fd = p.stderr_fd;
+    if (r == 0) stdin_to_rank0_ = p.stdin_fd;
+  }
+}
+
+void job::loop() {
+  std::vector<zmq::pollitem_t> items;
+  enum class source { signal, control, out, err, stdin_read, stdin_write };
+  std::vector<std::pair<source, int>> what;
+  for (;;) {
+    const clock::time_point now = clock::now();
+    if (running_count() == 0) {
+      if (!outputs_open()) break;
+      if (!output_drain_until_) output_drain_until_ = now + output_patience;
+    }
+    if (output_drain_until_ && now >= *output_drain_until_) {
+      for (int r = 0; r < options_.np; ++r) {
+        close_output(r, false);
+        close_output(r, true);
+      }
+      break;
+    }
+    if (timeout_at_ && now >= *timeout_at_ && !terminating_ && !timed_out_) start_timeout_report();
+    if (query_until_ && now >= *query_until_) finish_timeout_report();
+    if (kill_at_ && now >= *kill_at_) kill_all();
+
+    items.clear();
+    what.clear();
+    auto watch = [&](void* socket, int fd, short events, source s, int rank) {
+      items.push_back({socket, fd, events, 0});
+      what.emplace_back(s, rank);
+    };
+    watch(nullptr, signal_fd_, ZMQ_POLLIN, source::signal, -1);
+    watch(rendezvous_.socket_handle(), 0, ZMQ_POLLIN, source::control, -1);
+    for (int r = 0; r < options_.np; ++r) {
+      const rank_state& s = ranks_[static_cast<std::size_t>(r)];
+      if (s.out.fd >= 0) watch(nullptr, s.out.fd, ZMQ_POLLIN, source::out, r);
+      if (s.err.fd >= 0) watch(nullptr, s.err.fd, ZMQ_POLLIN, source::err, r);
+    }
+    if (stdin_to_rank0_ >= 0) {
+      if (stdin_pending_.empty() && stdin_open_) watch(nullptr, STDIN_FILENO, ZMQ_POLLIN, source::stdin_read, 0);
+      if (!stdin_pending_.empty()) watch(nullptr, stdin_to_rank0_, ZMQ_POLLOUT, source::stdin_write, 0);
+    }
+
+    std::optional<clock::time_point> next;
+    for (const auto& t : {timeout_at_, query_until_, kill_at_, output_drain_until_})
+      if (t && (!next || *t < *next)) next = t;
+    if (timed_out_ || terminating_) {
+      if (timeout_at_ && next == timeout_at_) next.reset();
+    }
+    long wait_ms = -1;
+    if (next) wait_ms = std::max<long>(0, std::chrono::ceil<std::chrono::milliseconds>(*next - clock::now()).count());
+    try {
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait_ms));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+      continue;
+    }
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if ((items[i].revents & (ZMQ_POLLIN | ZMQ_POLLOUT | ZMQ_POLLERR)) == 0) continue;
+      auto [s, rank] = what[i];
+      switch (s) {
+        case source::signal: on_signal(); break;
+        case source::control: on_control(); break;
+        case source::out: forward(rank, false); break;
+        case source::err: forward(rank, true); break;
+        case source::stdin_read:
+        case source::stdin_write: pump_stdin(); break;
+      }
+    }
+  }
+}
+
+void job::on_signal() {
+  signalfd_siginfo info{};
+  while (read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    const int signo = static_cast<int>(info.ssi_signo);
+    if (signo == SIGCHLD) {
+      int status = 0;
+      for (pid_t pid; (pid = waitpid(-1, &status, WNOHANG)) > 0;)
+        for (int r = 0; r < options_.np; ++r)
+          if (ranks_[static_cast<std::size_t>(r)].pid == pid) on_rank_exit(r, status);
+      continue;
+    }
+    if (terminating_) {
+      note(std::string("parrun: got SIG") + sigabbrev_np(signo) + " again: killing every rank now");
+      kill_all();
+      continue;
+    }
+    got_signal_ = signo;
+    note(std::string("parrun: got SIG") + sigabbrev_np(signo) + ": terminating " +
+         count_ranks(running_count(), "") + " (send it again to kill them at once)");
+    terminate_all();
+  }
+}
+
+void job::on_rank_exit(int rank, int wait_status) {
+  rank_state& s = ranks_[static_cast<std::size_t>(rank)];
+  s.running = false;
+  if (rank == 0 && stdin_to_rank0_ >= 0) {
+    close(stdin_to_rank0_);
+    stdin_to_rank0_ = -1;
+    stdin_pending_.clear();
+  }
+  on_control();  // a failure reason sent just before dying is read before judging the exit
+  if (terminating_) return;  // we are ending the job; the endings are ours
+
+  const rank_exit e = from_wait_status(wait_status);
+  const rendezvous::member& m = rendezvous_.at(rank);
+  if (m.failure && m.failure->what == wire::failure_kind::aborted) {
+    fail(rank, "called parrun::abort(" + std::to_string(m.failure->code) + "): " + m.failure->reason,
+         exit_code_of(e));
+  } else if (m.failure) {
+    fail(rank, "ended with an " + m.failure->reason, exit_code_of(e));
+  } else if (e.signaled || e.value != 0) {
+    fail(rank, describe(e), exit_code_of(e));
+  } else if (m.joined && !m.finalizing) {
+    fail(rank, "exited with status 0 in the middle of the job, without destroying its "
+               "parrun::environment (did it call exit()?)", 1);
+  } else if (!m.joined && rendezvous_.any_joined()) {
+    fail(rank, "exited with status 0 without joining the job, while the other ranks wait for it "
+               "(does every rank create a parrun::environment?)", 1);
+  } else if (!m.joined) {
+    s.exited_unjoined = true;  // fine, unless another rank joins later
+  }
+}
+
+void job::on_control() {
+  std::vector<int> joined = rendezvous_.handle_incoming();
+  if (!joined.empty() && !terminating_) {
+    for (int r = 0; r < options_.np; ++r)
+      if (ranks_[static_cast<std::size_t>(r)].exited_unjoined) {
+        ranks_[static_cast<std::size_t>(r)].exited_unjoined = false;
+        fail(r, "exited with status 0 without joining the job, while the other ranks wait for it "
+                "(does every rank create a parrun::environment?)", 1);
+      }
+    if (rendezvous_.all_joined()) rendezvous_.send_table();
+  }
+  if (query_until_) {
+    bool all_answered = true;
+    for (int r = 0; r < options_.np; ++r)
+      if (ranks_[static_cast<std::size_t>(r)].running && rendezvous_.at(r).joined && !rendezvous_.at(r).state)
+        all_answered = false;
+    if (all_answered) finish_timeout_report();
+  }
+}
+
+void job::fail(int rank, const std::string& what, int code) {
+  const bool first = !failure_;
+  if (first) failure_ = failure{rank, what, code};
+  if (options_.continue_on_failure && rendezvous_.all_joined()) {
+    note("parrun: " + who(rank) + " " + what + "; the job goes on (--continue-on-failure)");
+    rendezvous_.announce_lost(rank, what);
+    return;
+  }
+  if (!first || terminating_) return;
+  int others = 0;  // ranks cut short: running and not already finished
+  for (int r = 0; r < options_.np; ++r)
+    if (ranks_[static_cast<std::size_t>(r)].running && !rendezvous_.at(r).finalizing) ++others;
+  note("parrun: " + who(rank) + " " + what + "; " +
+       (others > 0 ? "terminated " + count_ranks(others, "other") : std::string("no other rank was running")));
+  terminate_all();
+}
+
+void job::terminate_all() {
+  terminating_ = true;
+  for (const rank_state& s : ranks_)
+    if (s.running) kill(s.pid, SIGTERM);
+  if (backend_.group() > 0) killpg(backend_.group(), SIGTERM);
+  kill_at_ = clock::now() + kill_grace;
+}
+
+void job::kill_all() {
+  terminating_ = true;
+  for (const rank_state& s : ranks_)
+    if (s.running) kill(s.pid, SIGKILL);
+  if (backend_.group() > 0) killpg(backend_.group(), SIGKILL);
+  kill_at_.reset();
+}
+
+void job::start_timeout_report() {
+  timed_out_ = true;
+  if (!rendezvous_.any_joined()) return finish_timeout_report();
+  rendezvous_.query_all();
+  query_until_ = clock::now() + query_patience;
+}
+
+void job::finish_timeout_report() {
+  query_until_.reset();
+  const double elapsed = std::chrono::duration<double>(clock::now() - started_).count();
+  note("parrun: timed out after " + seconds_text(*options_.timeout_seconds) + "; terminating " +
+       count_ranks(running_count(), "running") + ":");
+  for (int r = 0; r < options_.np; ++r) {
+    if (!ranks_[static_cast<std::size_t>(r)].running) continue;
+    const rendezvous::member& m = rendezvous_.at(r);
+    std::string where;
+    if (!m.joined) where = "has not joined the job (no parrun::environment yet, after " + seconds_text(elapsed) + ")";
+    else if (!m.state) where = "did not answer: busy outside parrun calls";
+    else if (m.state->operation.empty()) where = "running, not inside a parrun call";
+    else where = m.state->operation + " for " + seconds_text(m.state->seconds);
+    note("parrun:   " + who(r) + ": " + where);
+  }
+  terminate_all();
+}
+
+void job::forward(int rank, bool is_stderr) {
+  rank_state& s = ranks_[static_cast<std::size_t>(rank)];
+  output& o = is_stderr ? s.err : s.out;
+  char buf[65536];
+  ssize_t n = read(o.fd, buf, sizeof buf);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n <= 0) return close_output(rank, is_stderr);
+  const std::string prefix = options_.tag_output ? "[" + std::to_string(rank) + "] " : "";
+  const int fd = is_stderr ? err_fd_ : out_fd_;
+  o.lines.feed(std::string_view(buf, static_cast<std::size_t>(n)), [&](std::string_view line) {
+    if (!out_broken_ && !write_line(fd, prefix, line)) out_broken_ = true;
+  });
+}
+
+void job::close_output(int rank, bool is_stderr) {
+  rank_state& s = ranks_[static_cast<std::size_t>(rank)];
+  output& o = is_stderr ? s.err : s.out;
+  if (o.fd < 0) return;
+  const std::string prefix = options_.tag_output ? "[" + std::to_string(rank) + "] " : "";
+  o.lines.finish([&](std::string_view line) {
+    if (!out_broken_ && !write_line(is_stderr ? err_fd_ : out_fd_, prefix, line)) out_broken_ = true;
+  });
+  close(o.fd);
+  o.fd = -1;
+}
+
+void job::pump_stdin() {
+  if (stdin_pending_.empty() && stdin_open_) {
+    char buf[65536];
+    ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0) {  // end of our stdin: rank 0 sees its end too
+      stdin_open_ = false;
+      close(stdin_to_rank0_);
+      stdin_to_rank0_ = -1;
+      return;
+    }
+    stdin_pending_.assign(buf, static_cast<std::size_t>(n));
+  }
+  while (!stdin_pending_.empty() && stdin_to_rank0_ >= 0) {
+    ssize_t n = write(stdin_to_rank0_, stdin_pending_.data(), stdin_pending_.size());
+    if (n < 0 && errno == EAGAIN) return;  // rank 0 is not reading; poll for POLLOUT
+    if (n < 0) {  // rank 0 closed its stdin: it wants no more
+      stdin_pending_.clear();
+      stdin_open_ = false;
+      close(stdin_to_rank0_);
+      stdin_to_rank0_ = -1;
+      return;
+    }
+    stdin_pending_.erase(0, static_cast<std::size_t>(n));
+  }
+}
+
+void job::note(const std::string& line) {
+  if (!write_line(err_fd_, "", line)) return;
+}
+
+std::string job::who(int rank) const {
+  const rendezvous::member& m = rendezvous_.at(rank);
+  static const std::string here = this_host();
+  return "rank " + std::to_string(rank) + " (pid " + std::to_string(ranks_[static_cast<std::size_t>(rank)].pid) +
+         " on " + (m.host.empty() ? here : m.host) + ")";
+}
+
+int job::running_count() const {
+  return static_cast<int>(std::count_if(ranks_.begin(), ranks_.end(), [](const rank_state& s) { return s.running; }));
+}
+
+bool job::outputs_open() const {
+  return std::any_of(ranks_.begin(), ranks_.end(),
+                     [](const rank_state& s) { return s.out.fd >= 0 || s.err.fd >= 0; });
+}
+
+}  // namespace parrun::launcher

@@ -1,0 +1,182 @@
+#include "options.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+
+namespace po = boost::program_options;
+
+namespace parrun::launcher {
+namespace {
+
+po::options_description describe_options() {
+  po::options_description d("Options");
+  d.add_options()
+    ("np,n", po::value<std::string>()->value_name("N"), "number of ranks to start (required)")
+    ("tag-output", po::bool_switch(), "prefix every output line with [rank]")
+    ("timeout", po::value<std::string>()->value_name("SECONDS"),
+     "end the job after SECONDS, reporting where each rank is blocked (exit code 124)")
+    ("env,x", po::value<std::vector<std::string>>()->composing()->value_name("NAME[=VALUE]"),
+     "set NAME for every rank (the whole environment is forwarded already; NAME alone "
+     "copies parrun's value, e.g. to remote hosts)")
+    ("continue-on-failure", po::bool_switch(),
+     "a rank that fails does not end the job: the others are told (their operations with it "
+     "throw parrun::peer_lost) and the exit code still reports the failure")
+    ("version", "print parrun's version and exit")
+    ("help,h", "print this help and exit");
+  return d;
+}
+
+// Stops option parsing at the first word that is not an option (or after "--"): that word is the
+// program and the rest are its arguments, even when they look like parrun options.
+std::vector<po::option> take_program(std::vector<std::string>& args) {
+  std::vector<po::option> out;
+  if (args.empty()) return out;
+  std::size_t from = 0;
+  if (args[0] == "--") from = 1;
+  else if (!args[0].empty() && args[0][0] == '-') return out;
+  po::option command;
+  command.string_key = "command";
+  command.value.assign(args.begin() + static_cast<std::ptrdiff_t>(from), args.end());
+  command.original_tokens = args;
+  out.push_back(command);
+  args.clear();
+  return out;
+}
+
+int parse_np(const std::string& text) {
+  std::size_t used = 0;
+  long n = 0;
+  try {
+    n = std::stol(text, &used);
+  } catch (const std::exception&) {
+    throw usage_failure("-n/--np: '" + text + "' is not a number of ranks");
+  }
+  if (used != text.size()) throw usage_failure("-n/--np: '" + text + "' is not a number of ranks");
+  if (n < 1) throw usage_failure("-n/--np: " + text + " ranks; give at least 1");
+  if (n > 65536) throw usage_failure("-n/--np: " + text + " ranks is more than parrun supports (65536)");
+  return static_cast<int>(n);
+}
+
+double parse_timeout(const std::string& text) {
+  std::size_t used = 0;
+  double s = 0;
+  try {
+    s = std::stod(text, &used);
+  } catch (const std::exception&) {
+    throw usage_failure("--timeout: '" + text + "' is not a number of seconds");
+  }
+  if (used != text.size() || !std::isfinite(s) || s <= 0)
+    throw usage_failure("--timeout: '" + text + "' is not a positive number of seconds");
+  return s;
+}
+
+bool valid_env_name(const std::string& name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  return true;
+}
+
+std::pair<std::string, std::string> parse_env(const std::string& spec, const env_lookup& getenv) {
+  auto eq = spec.find('=');
+  std::string name = spec.substr(0, eq);
+  if (!valid_env_name(name))
+    throw usage_failure("-x " + spec + ": '" + name + "' is not a valid environment variable name");
+  if (eq != std::string::npos) return {name, spec.substr(eq + 1)};
+  std::optional<std::string> value = getenv(name);
+  if (!value)
+    throw usage_failure("-x " + name + ": " + name +
+                        " is not set in parrun's environment; give a value with -x " + name + "=VALUE");
+  return {name, *value};
+}
+
+}  // namespace
+
+launch_options parse_options(int argc, const char* const argv[], const env_lookup& getenv) {
+  po::options_description visible = describe_options();
+  po::options_description all;
+  all.add(visible).add_options()("command", po::value<std::vector<std::string>>());
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv)
+                  .options(all)
+                  .extra_style_parser(take_program)
+                  .style(po::command_line_style::default_style &
+                         ~po::command_line_style::allow_guessing)
+                  .run(),
+              vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw usage_failure(e.what());
+  }
+
+  launch_options o;
+  if (vm.count("help")) {
+    o.what = action::help;
+    return o;
+  }
+  if (vm.count("version")) {
+    o.what = action::version;
+    return o;
+  }
+  if (!vm.count("np")) throw usage_failure("-n/--np is required: how many ranks to start?");
+  o.np = parse_np(vm["np"].as<std::string>());
+  o.tag_output = vm["tag-output"].as<bool>();
+  o.continue_on_failure = vm["continue-on-failure"].as<bool>();
+  if (vm.count("timeout")) o.timeout_seconds = parse_timeout(vm["timeout"].as<std::string>());
+  if (vm.count("env"))
+    for (const std::string& spec : vm["env"].as<std::vector<std::string>>())
+      o.env.push_back(parse_env(spec, getenv));
+  if (!vm.count("command") || vm["command"].as<std::vector<std::string>>().empty())
+    throw usage_failure("no program given: parrun [options] program [args...]");
+  auto command = vm["command"].as<std::vector<std::string>>();
+  o.program = command.front();
+  o.args.assign(command.begin() + 1, command.end());
+  return o;
+}
+
+std::string resolve_program(const std::string& program, const std::string& path) {
+  auto check = [](const std::string& candidate) -> std::optional<std::string> {
+    struct stat st {};
+    if (stat(candidate.c_str(), &st) != 0) return std::nullopt;
+    if (S_ISDIR(st.st_mode)) throw usage_failure("program '" + candidate + "' is a directory");
+    if (access(candidate.c_str(), X_OK) != 0)
+      throw usage_failure("program '" + candidate + "' is not executable (" + std::strerror(errno) + ")");
+    return candidate;
+  };
+  if (program.empty()) throw usage_failure("the program name is empty");
+  if (program.find('/') != std::string::npos) {
+    if (auto found = check(program)) return *found;
+    throw usage_failure("program '" + program + "' not found");
+  }
+  std::stringstream dirs(path);
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    if (dir.empty()) dir = ".";
+    std::string candidate = dir + "/" + program;
+    struct stat st {};
+    if (stat(candidate.c_str(), &st) == 0 && !S_ISDIR(st.st_mode) && access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+  }
+  throw usage_failure("program '" + program + "' not found in PATH (use ./" + program +
+                      " for a program in the current directory)");
+}
+
+std::string help_text() {
+  std::ostringstream out;
+  out << "Usage: parrun [options] program [args...]\n"
+         "Starts N ranked copies of program that exchange typed messages (see parrun.hpp).\n\n"
+      << describe_options()
+      << "\nExit status: 0 when every rank exits 0; else the first failing rank's status\n"
+         "(128+N when it was killed by signal N); 124 on --timeout; 128+N when parrun itself\n"
+         "got signal N; 2 for a usage error or a job parrun could not start.\n";
+  return out.str();
+}
+
+}  // namespace parrun::launcher

@@ -1,0 +1,45 @@
+#pragma once
+// The command line: `parrun [options] program [args...]`, parsed with Boost.Program_options.
+// Everything after the first non-option word (or after `--`) belongs to the program.
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace parrun::launcher {
+
+/// A mistake on the command line; its message is one line for the user.
+class usage_failure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class action { run, help, version };
+
+struct launch_options {
+  action what = action::run;
+  int np = 0;
+  bool tag_output = false;
+  std::optional<double> timeout_seconds;
+  bool continue_on_failure = false;
+  std::vector<std::pair<std::string, std::string>> env;  ///< from -x, values resolved
+  std::string program;
+  std::vector<std::string> args;
+};
+
+/// Reads a variable of parrun's own environment (injectable for tests).
+using env_lookup = std::function<std::optional<std::string>(const std::string&)>;
+
+/// Parses argv. Throws usage_failure naming what was wrong.
+launch_options parse_options(int argc, const char* const argv[], const env_lookup& getenv);
+
+/// The full path of `program`: as given when it contains a '/', else the first match on
+/// `path` (a PATH value). Throws usage_failure when it is missing, a directory or not executable.
+std::string resolve_program(const std::string& program, const std::string& path);
+
+/// The --help text.
+std::string help_text();
+
+}  // namespace parrun::launcher

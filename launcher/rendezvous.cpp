@@ -1,0 +1,134 @@
+#include "rendezvous.hpp"
+
+#include <cstdio>
+
+namespace parrun::launcher {
+
+rendezvous::rendezvous(int np, std::string secret, const std::string& bind_address)
+    : socket_(context_, zmq::socket_type::router),
+      secret_(std::move(secret)),
+      members_(static_cast<std::size_t>(np)) {
+  socket_.set(zmq::sockopt::linger, 0);
+  // Fail (and ignore) a send to a rank that is gone, rather than queueing it forever.
+  socket_.set(zmq::sockopt::router_mandatory, 1);
+  socket_.bind(bind_address);
+  address_ = socket_.get(zmq::sockopt::last_endpoint);
+}
+
+std::vector<int> rendezvous::handle_incoming() {
+  std::vector<int> newly_joined;
+  for (;;) {
+    zmq::message_t id;
+    if (!socket_.recv(id, zmq::recv_flags::dontwait)) break;
+    zmq::message_t body;
+    (void)socket_.recv(body, zmq::recv_flags::none);
+    while (body.more()) (void)socket_.recv(body, zmq::recv_flags::none);  // ignore extra frames
+    std::string routing_id = id.to_string();
+    try {
+      if (std::optional<int> rank = handle(routing_id, body.to_string())) newly_joined.push_back(*rank);
+    } catch (const std::exception& e) {
+      // A malformed message from something that is not one of our ranks: refuse, go on.
+      send(routing_id, wire::encode(wire::kind::refused, wire::refused{e.what()}));
+    }
+  }
+  return newly_joined;
+}
+
+std::optional<int> rendezvous::handle(const std::string& routing_id, const std::string& body) {
+  const wire::kind k = wire::kind_of(body);
+  if (k == wire::kind::hello) {
+    auto h = wire::decode<wire::hello>(body);
+    auto refuse = [&](const std::string& why) -> std::optional<int> {
+      send(routing_id, wire::encode(wire::kind::refused, wire::refused{why}));
+      return std::nullopt;
+    };
+    if (h.version != wire::protocol_version)
+      return refuse("protocol version " + std::to_string(h.version) + " does not match parrun's " +
+                    std::to_string(wire::protocol_version) + " (mixed parrun installations?)");
+    if (h.secret != secret_) return refuse("wrong job secret");
+    if (h.rank < 0 || h.rank >= size()) return refuse("rank " + std::to_string(h.rank) + " is not part of this job");
+    member& m = members_[static_cast<std::size_t>(h.rank)];
+    if (m.joined) return refuse("rank " + std::to_string(h.rank) + " has joined already");
+    m.joined = true;
+    m.routing_id = routing_id;
+    m.host = h.host;
+    m.endpoint = h.endpoint;
+    ++joined_;
+    send(routing_id, wire::encode(wire::kind::welcome, wire::empty{}));
+    return h.rank;
+  }
+  // Everything else must come from a rank that joined.
+  int rank = -1;
+  for (int r = 0; r < size(); ++r)
+    if (members_[static_cast<std::size_t>(r)].joined && members_[static_cast<std::size_t>(r)].routing_id == routing_id) rank = r;
+  if (rank < 0) return std::nullopt;
+  member& m = members_[static_cast<std::size_t>(rank)];
+  switch (k) {
+    case wire::kind::failing:
+      m.failure = wire::decode<wire::failing>(body);
+      send(routing_id, wire::encode(wire::kind::ack, wire::empty{}));
+      break;
+    case wire::kind::state:
+      m.state = wire::decode<wire::state>(body);
+      break;
+    case wire::kind::finalize: {
+      // Let it go, and give every other rank its final counts (see wire.hpp).
+      auto counts = wire::decode<wire::finalize>(body);
+      m.finalizing = true;
+      send(routing_id, wire::encode(wire::kind::finalized, wire::empty{}));
+      for (int q = 0; q < size(); ++q) {
+        const auto i = static_cast<std::size_t>(q);
+        if (q == rank || i >= counts.sent.size() || i >= counts.arrived.size()) continue;
+        send_to(q, wire::encode(wire::kind::peer_finished,
+                                wire::peer_finished{rank, counts.sent[i], counts.arrived[i]}));
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  return std::nullopt;
+}
+
+void rendezvous::send_table() {
+  if (table_sent_) return;
+  table_sent_ = true;
+  wire::table t;
+  for (const member& m : members_) {
+    t.endpoints.push_back(m.endpoint);
+    t.hosts.push_back(m.host);
+  }
+  const std::string body = wire::encode(wire::kind::table, t);
+  for (int r = 0; r < size(); ++r) send_to(r, body);
+}
+
+void rendezvous::query_all() {
+  const std::string body = wire::encode(wire::kind::query, wire::empty{});
+  for (int r = 0; r < size(); ++r) {
+    members_[static_cast<std::size_t>(r)].state.reset();
+    send_to(r, body);
+  }
+}
+
+void rendezvous::announce_lost(int rank, const std::string& why) {
+  const std::string body = wire::encode(wire::kind::peer_lost, wire::peer_lost{rank, why});
+  for (int r = 0; r < size(); ++r)
+    if (r != rank) send_to(r, body);
+}
+
+void rendezvous::send_to(int rank, const std::string& body) noexcept {
+  const member& m = members_[static_cast<std::size_t>(rank)];
+  if (m.joined) send(m.routing_id, body);
+}
+
+void rendezvous::send(const std::string& routing_id, const std::string& body) noexcept {
+  try {
+    zmq::message_t id(routing_id.data(), routing_id.size());
+    socket_.send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    socket_.send(zmq::buffer(body), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t&) {
+    // EHOSTUNREACH: that rank has gone; the job monitor learns it from waitpid.
+  }
+}
+
+}  // namespace parrun::launcher

@@ -1,0 +1,67 @@
+#pragma once
+// The control service every rank joins (the wire contract is parrun/wire.hpp). A ZeroMQ ROUTER
+// on TCP: ranks say hello with the job's secret and their data endpoint; once all have, each
+// gets the table and the ranks talk directly. Afterwards it carries only what the job monitor
+// needs: failure reasons, answers to --timeout queries, the finalize barrier and news of lost
+// peers. It never relays data.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include <parrun/wire.hpp>
+
+namespace parrun::launcher {
+
+class rendezvous {
+ public:
+  struct member {
+    bool joined = false;
+    std::string routing_id;
+    std::string host;
+    std::string endpoint;
+    bool finalizing = false;                    ///< it finished and may exit
+    std::optional<wire::failing> failure;       ///< why it said it is dying
+    std::optional<wire::state> state;           ///< its answer to the last query
+  };
+
+  /// Binds to `bind_address` (e.g. "tcp://127.0.0.1:*") for a job of `np` ranks.
+  rendezvous(int np, std::string secret, const std::string& bind_address);
+
+  /// The address ranks connect to.
+  const std::string& address() const noexcept { return address_; }
+  void* socket_handle() noexcept { return socket_.handle(); }
+
+  /// Handles every message waiting on the socket. Returns the ranks that joined in this call.
+  std::vector<int> handle_incoming();
+
+  bool all_joined() const noexcept { return joined_ == static_cast<int>(members_.size()); }
+  bool any_joined() const noexcept { return joined_ > 0; }
+  const member& at(int rank) const { return members_[static_cast<std::size_t>(rank)]; }
+  int size() const noexcept { return static_cast<int>(members_.size()); }
+
+  /// Sends the endpoint table to every rank (once all joined).
+  void send_table();
+  /// Asks every joined rank what it is doing; answers arrive as member::state.
+  void query_all();
+  /// Tells every joined rank but `rank` that `rank` is lost.
+  void announce_lost(int rank, const std::string& why);
+
+ private:
+  /// Handles one message; the rank when it was a successful hello.
+  std::optional<int> handle(const std::string& routing_id, const std::string& body);
+  void send(const std::string& routing_id, const std::string& body) noexcept;
+  void send_to(int rank, const std::string& body) noexcept;
+
+  zmq::context_t context_{1};
+  zmq::socket_t socket_;
+  std::string address_;
+  std::string secret_;
+  std::vector<member> members_;
+  int joined_ = 0;
+  bool table_sent_ = false;
+};
+
+}  // namespace parrun::launcher

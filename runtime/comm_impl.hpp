@@ -1,0 +1,64 @@
+#pragma once
+// The state behind a parrun::communicator: which engine, which message contexts, and how its
+// ranks map to world ranks.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine.hpp"
+
+namespace parrun::detail {
+
+/// Every communicator owns four consecutive contexts, so that user messages, collectives and
+/// channels on one communicator never match each other.
+enum class lane : std::uint64_t { user = 0, collective = 1, channel = 2 };
+
+class comm_impl {
+ public:
+  comm_impl(std::shared_ptr<engine> e, std::uint64_t base, int rank, std::vector<int> world_ranks)
+      : engine_(std::move(e)), base_(base), rank_(rank), world_ranks_(std::move(world_ranks)) {}
+
+  engine& eng() const noexcept { return *engine_; }
+  const std::shared_ptr<engine>& shared_engine() const noexcept { return engine_; }
+  std::uint64_t context(lane l = lane::user) const noexcept { return base_ + static_cast<std::uint64_t>(l); }
+  std::uint64_t base() const noexcept { return base_; }
+  int rank() const noexcept { return rank_; }
+  int size() const noexcept { return static_cast<int>(world_ranks_.size()); }
+  /// The world rank of this communicator's rank `r`.
+  int world_of(int r) const { return world_ranks_[static_cast<std::size_t>(r)]; }
+  const std::vector<int>& world_ranks() const noexcept { return world_ranks_; }
+  /// The base of the next communicator derived from this one (dup, split): every member
+  /// derives in the same order, so all agree without talking.
+  std::uint64_t next_base() noexcept;
+
+  /// Whether a receive from rank `r` (or any_source) can never be satisfied by new arrivals:
+  /// `r` died or finished with everything it sent here arrived; for any_source, some rank
+  /// died or every other rank is silent.
+  bool source_silent(int r) const;
+  /// Whether a message to rank `r` can no longer be received (it died or finished).
+  bool dest_unreachable(int r) const;
+  /// For errors: the rank that makes a receive from `r` hopeless (r itself, or for
+  /// any_source, a dead rank or else the first silent one).
+  int culprit(int r) const;
+  /// "rank 3" or "rank 3 (world rank 5)": how errors name this communicator's ranks.
+  std::string name_rank(int r) const;
+
+  /// Throws usage_error unless 0 <= r < size(); `role` names the argument ("dest", "root").
+  void check_rank(int r, const char* op, const char* role) const;
+  /// As check_rank, also accepting any_source.
+  void check_source(int r, const char* op) const;
+  /// Throws usage_error unless 0 <= tag <= max_tag (or any_tag where `wildcard`).
+  void check_tag(int tag, const char* op, bool wildcard) const;
+  /// Throws peer_lost naming rank `r` of this communicator and why it is gone.
+  [[noreturn]] void throw_gone(int r, const std::string& op) const;
+
+ private:
+  std::shared_ptr<engine> engine_;
+  std::uint64_t base_;
+  int rank_;
+  std::vector<int> world_ranks_;
+  std::uint64_t derived_ = 0;
+};
+
+}  // namespace parrun::detail

@@ -1,0 +1,248 @@
+// Point-to-point messaging: the non-template halves of parrun::communicator and its requests.
+#include <parrun/communicator.hpp>
+
+#include "comm_impl.hpp"
+#include "request_state.hpp"
+
+namespace parrun {
+
+using detail::activity;
+using detail::clock;
+using detail::comm_impl;
+
+namespace detail {
+namespace {
+
+std::string op_name(const char* op, const char* key1, int v1, const char* key2, int v2) {
+  return activity{op, key1, v1, key2, v2}.describe();
+}
+
+status status_of(const frame& f) {
+  return status(f.env.source, f.env.tag, f.body.size(), f.env.type);
+}
+
+// Removes a posted receive from the matcher however the waiting ends.
+struct posted_guard {
+  matcher& m;
+  posted_receive& r;
+  ~posted_guard() {
+    if (!r.matched) m.cancel(r);
+  }
+};
+
+}  // namespace
+
+received accept(const comm_impl& comm, frame&& f, const type_id& want, const char* op, int source,
+                int tag) {
+  if (f.env.type != want.hash)
+    throw type_mismatch(op_name(op, "source", source, "tag", tag) + " on rank " +
+                        std::to_string(comm.rank()) + ": the message from " +
+                        comm.name_rank(f.env.source) + " with tag " + std::to_string(f.env.tag) +
+                        " is of type " + type_name_of(f.env.type) + ", but it was received as " +
+                        type_name(want));
+  return received{status_of(f), std::move(f.body)};
+}
+
+bool send_request::ready() const {
+  return eng().taken(comm_->world_of(dest_), ticket_) || comm_->dest_unreachable(dest_);
+}
+
+status send_request::finish() {
+  if (!eng().taken(comm_->world_of(dest_), ticket_))
+    comm_->throw_gone(dest_, op_name("isend", "dest", dest_, "tag", tag_));
+  return status_;
+}
+
+recv_request::recv_request(std::shared_ptr<comm_impl> comm, int source, int tag, const type_id& type,
+                           std::function<status(received&&)> complete)
+    : request_state(std::move(comm)),
+      posted_{{comm_->context(), source, tag}, std::nullopt},
+      source_(source),
+      tag_(tag),
+      type_(type),
+      complete_(std::move(complete)) {
+  eng().matching().post(posted_);
+}
+
+recv_request::~recv_request() {
+  if (!posted_.matched) eng().matching().cancel(posted_);
+}
+
+bool recv_request::ready() const { return posted_.matched.has_value() || comm_->source_silent(source_); }
+
+status recv_request::finish() {
+  if (!posted_.matched) {
+    eng().matching().cancel(posted_);
+    comm_->throw_gone(comm_->culprit(source_), op_name("irecv", "source", source_, "tag", tag_));
+  }
+  frame f = std::move(*posted_.matched);
+  return complete_(accept(*comm_, std::move(f), type_, "irecv", source_, tag_));
+}
+
+}  // namespace detail
+
+comm_impl& communicator::impl() const {
+  if (!impl_) throw usage_error("use of an invalid (default-constructed) parrun::communicator");
+  return *impl_;
+}
+
+int communicator::rank() const { return impl().rank(); }
+int communicator::size() const { return impl().size(); }
+
+void communicator::send_bytes(int dest, int tag, const detail::type_id& type,
+                              detail::owned_bytes&& bytes) {
+  comm_impl& c = impl();
+  c.check_rank(dest, "send", "dest");
+  c.check_tag(tag, "send", false);
+  const int world = c.world_of(dest);
+  if (c.dest_unreachable(dest)) c.throw_gone(dest, detail::op_name("send", "dest", dest, "tag", tag));
+  detail::envelope env{c.context(), type.hash, tag, c.rank(), 0, 0};
+  detail::engine& e = c.eng();
+  const std::uint64_t ticket = e.post(world, env, std::move(bytes));
+  if (e.taken(world, ticket)) return;
+  e.wait_until([&] { return e.taken(world, ticket) || c.dest_unreachable(dest); },
+               activity{"send", "dest", dest, "tag", tag});
+  if (!e.taken(world, ticket)) c.throw_gone(dest, detail::op_name("send", "dest", dest, "tag", tag));
+}
+
+request communicator::isend_bytes(int dest, int tag, const detail::type_id& type,
+                                  detail::owned_bytes&& bytes) {
+  comm_impl& c = impl();
+  c.check_rank(dest, "isend", "dest");
+  c.check_tag(tag, "isend", false);
+  if (c.dest_unreachable(dest)) c.throw_gone(dest, detail::op_name("isend", "dest", dest, "tag", tag));
+  detail::envelope env{c.context(), type.hash, tag, c.rank(), 0, 0};
+  status st(dest, tag, bytes.size(), type.hash);
+  const std::uint64_t ticket = c.eng().post(c.world_of(dest), env, std::move(bytes));
+  return request(std::make_shared<detail::send_request>(impl_, dest, tag, ticket, st));
+}
+
+detail::received communicator::recv_bytes(int source, int tag, const detail::type_id& type,
+                                          const std::chrono::nanoseconds* timeout) {
+  comm_impl& c = impl();
+  c.check_source(source, "recv");
+  c.check_tag(tag, "recv", true);
+  detail::engine& e = c.eng();
+  detail::posted_receive posted{{c.context(), source, tag}, std::nullopt};
+  if (!e.matching().post(posted)) {
+    detail::posted_guard guard{e.matching(), posted};
+    clock::time_point deadline{};
+    if (timeout != nullptr) deadline = clock::now() + *timeout;
+    e.wait_until([&] { return posted.matched.has_value() || c.source_silent(source); },
+                 activity{"recv", "source", source, "tag", tag},
+                 timeout != nullptr ? &deadline : nullptr);
+    if (!posted.matched) {
+      const std::string op = detail::op_name("recv", "source", source, "tag", tag);
+      if (c.source_silent(source)) c.throw_gone(c.culprit(source), op);
+      throw timeout_error(op + " on rank " + std::to_string(c.rank()) + ": no matching message in " +
+                          std::to_string(std::chrono::duration<double>(*timeout).count()) + " s");
+    }
+  }
+  return detail::accept(c, std::move(*posted.matched), type, "recv", source, tag);
+}
+
+request communicator::irecv_bytes(int source, int tag, const detail::type_id& type,
+                                  std::function<status(detail::received&&)> complete) {
+  comm_impl& c = impl();
+  c.check_source(source, "irecv");
+  c.check_tag(tag, "irecv", true);
+  return request(std::make_shared<detail::recv_request>(impl_, source, tag, type, std::move(complete)));
+}
+
+status communicator::probe(int source, int tag) {
+  comm_impl& c = impl();
+  c.check_source(source, "probe");
+  c.check_tag(tag, "probe", true);
+  const detail::match_key key{c.context(), source, tag};
+  detail::engine& e = c.eng();
+  const detail::frame* found = nullptr;
+  e.wait_until([&] { return (found = e.matching().find(key)) != nullptr || c.source_silent(source); },
+               activity{"probe", "source", source, "tag", tag});
+  if (found == nullptr)
+    c.throw_gone(c.culprit(source), detail::op_name("probe", "source", source, "tag", tag));
+  return detail::status_of(*found);
+}
+
+std::optional<status> communicator::iprobe(int source, int tag) {
+  comm_impl& c = impl();
+  c.check_source(source, "iprobe");
+  c.check_tag(tag, "iprobe", true);
+  c.eng().poll();
+  if (const detail::frame* f = c.eng().matching().find({c.context(), source, tag}))
+    return detail::status_of(*f);
+  return std::nullopt;
+}
+
+void communicator::throw_decode_failure(const char* op, const status& st,
+                                        const truncation_error& e) const {
+  throw truncation_error(std::string(op) + " on rank " + std::to_string(impl().rank()) +
+                         ": the message from " + impl().name_rank(st.source()) + " with tag " +
+                         std::to_string(st.tag()) + " (" + st.type_name() + ") is corrupt: " +
+                         e.what());
+}
+
+// --- requests --------------------------------------------------------------------------------
+
+status request::wait() {
+  if (done_) return *done_;
+  if (!state_) return status{};
+  state_->eng().wait_until([this] { return state_->ready(); }, state_->what());
+  // A request that failed (finish threw) is over too: it is not waited for again.
+  std::shared_ptr<detail::request_state> state = std::move(state_);
+  done_ = state->finish();
+  return *done_;
+}
+
+status request::wait_for(std::chrono::nanoseconds timeout) {
+  if (done_ || !state_) return wait();
+  detail::request_state& s = *state_;
+  const clock::time_point deadline = clock::now() + timeout;
+  if (!s.eng().wait_until([&] { return s.ready(); }, s.what(), &deadline))
+    throw timeout_error(s.what().describe() + ": not complete after " +
+                        std::to_string(std::chrono::duration<double>(timeout).count()) + " s");
+  return wait();
+}
+
+std::optional<status> request::test() {
+  if (done_ || !state_) return wait();
+  state_->eng().poll();
+  if (!state_->ready()) return std::nullopt;
+  return wait();
+}
+
+bool request::pending() const noexcept { return state_ != nullptr; }
+
+std::vector<status> wait_all(std::span<request> requests) {
+  std::vector<status> out;
+  out.reserve(requests.size());
+  for (request& r : requests) out.push_back(r.wait());
+  return out;
+}
+
+std::pair<std::size_t, status> wait_any(std::span<request> requests) {
+  detail::request_state* first = nullptr;
+  for (request& r : requests)
+    if (r.pending()) first = r.state_.get();
+  if (first == nullptr) throw usage_error("wait_any: none of the " + std::to_string(requests.size()) +
+                                          " requests is pending");
+  std::size_t which = 0;
+  auto any_ready = [&] {
+    for (std::size_t i = 0; i < requests.size(); ++i)
+      if (requests[i].pending() && requests[i].state_->ready()) {
+        which = i;
+        return true;
+      }
+    return false;
+  };
+  first->eng().wait_until(any_ready, activity{"wait_any", "requests", static_cast<long>(requests.size())});
+  return {which, requests[which].wait()};
+}
+
+bool test_all(std::span<request> requests) {
+  bool all = true;
+  for (request& r : requests)
+    if (r.pending() && !r.test()) all = false;
+  return all;
+}
+
+}  // namespace parrun

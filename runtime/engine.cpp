@@ -1,0 +1,237 @@
+#include "engine.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include <parrun/errors.hpp>
+
+namespace parrun::detail {
+namespace {
+
+// How long a blocked rank polls without sleeping before it sleeps in zmq_poll. Spinning only
+// pays when every rank on the host has a core of its own; oversubscribed ranks sleep at once.
+std::chrono::microseconds spin_budget(const job_info& info) {
+  if (const char* v = std::getenv("PARRUN_SPIN_US"); v != nullptr && *v != '\0')
+    return std::chrono::microseconds(std::strtol(v, nullptr, 10));
+  unsigned cores = std::thread::hardware_concurrency();
+  if (cores == 0 || static_cast<unsigned>(info.local_size) > cores) return std::chrono::microseconds(0);
+  return std::chrono::microseconds(50);
+}
+
+// The engine's own frames, on a context no communicator uses.
+constexpr std::uint64_t engine_context = ~std::uint64_t{0};
+constexpr std::int32_t fin_tag = -1;      // "everything I sent you is before this frame"
+constexpr std::int32_t fin_ack_tag = -2;  // "your FIN arrived: I have all of it"
+
+}  // namespace
+
+std::string activity::describe() const {
+  std::string s = op;
+  if (key1 == nullptr) return s;
+  auto value = [](const char* key, long v) {
+    std::string k = key;
+    if (v == -1 && (k == "source" || k == "tag")) return k + "=any";
+    return k + "=" + std::to_string(v);
+  };
+  s += "(" + value(key1, value1);
+  if (key2 != nullptr) s += ", " + value(key2, value2);
+  return s + ")";
+}
+
+engine::engine(job_info info, std::unique_ptr<transport> link)
+    : info_(std::move(info)),
+      link_(std::move(link)),
+      peers_(static_cast<std::size_t>(info_.size)),
+      spin_(spin_budget(info_)) {}
+
+engine::~engine() { link_->close(); }
+
+std::uint64_t engine::post(int world_dest, envelope env, owned_bytes&& body) {
+  env.world_source = static_cast<std::uint32_t>(info_.rank);
+  if (world_dest != info_.rank) {
+    if (env.context != engine_context) ++peers_[static_cast<std::size_t>(world_dest)].sent;
+    return link_->post(world_dest, env, std::move(body));
+  }
+  auto owner = std::make_shared<owned_bytes>(std::move(body));
+  const std::byte* data = owner->data();
+  std::size_t size = owner->size();
+  matcher_.deliver(frame{env, payload(data, size, std::move(owner))});
+  return 0;
+}
+
+bool engine::taken(int world_dest, std::uint64_t ticket) const {
+  return world_dest == info_.rank || link_->taken(world_dest, ticket);
+}
+
+void engine::poll() { link_->progress(std::chrono::milliseconds(0), *this); }
+
+bool engine::wait_until(const std::function<bool()>& done, const activity& what,
+                        const clock::time_point* deadline) {
+  if (done()) return true;
+  const activity* outer = current_;
+  current_ = &what;
+  current_since_ = clock::now();
+  struct restore {
+    engine& e;
+    const activity* outer;
+    ~restore() { e.current_ = outer; }
+  } restore_on_exit{*this, outer};
+
+  const clock::time_point spin_until = current_since_ + spin_;
+  for (;;) {
+    const clock::time_point now = clock::now();
+    std::chrono::milliseconds timeout(-1);
+    if (deadline != nullptr) {
+      if (now >= *deadline) return done();
+      timeout = std::chrono::ceil<std::chrono::milliseconds>(*deadline - now);
+    }
+    if (now < spin_until) timeout = std::chrono::milliseconds(0);
+    link_->progress(timeout, *this);
+    if (done()) return true;
+  }
+}
+
+void engine::on_frame(frame&& f) {
+  peer& from = peers_[f.env.world_source];
+  if (f.env.context != engine_context) {
+    ++from.arrived;
+    matcher_.deliver(std::move(f));
+  } else if (f.env.tag == fin_tag) {
+    link_->post(static_cast<int>(f.env.world_source),
+                envelope{engine_context, 0, fin_ack_tag, 0, 0, static_cast<std::uint32_t>(info_.rank)},
+                owned_bytes{});
+  } else if (f.env.tag == fin_ack_tag) {
+    from.fin_acked = true;
+  }
+}
+
+bool engine::silent(int world_rank) const {
+  const peer& p = peers_[static_cast<std::size_t>(world_rank)];
+  return p.lost.has_value() || (p.finished && p.arrived >= p.finished->sent_to_you);
+}
+
+bool engine::unreachable(int world_rank) const {
+  const peer& p = peers_[static_cast<std::size_t>(world_rank)];
+  return p.lost.has_value() || p.finished.has_value();
+}
+
+std::string engine::gone_reason(int world_rank) const {
+  const peer& p = peers_[static_cast<std::size_t>(world_rank)];
+  if (p.lost) return *p.lost;
+  if (p.finished)
+    return "it has finished (its parrun::environment was destroyed), so nothing more can come "
+           "from it or reach it";
+  return "it is still running";
+}
+
+void engine::on_control(std::string&& bytes) {
+  switch (wire::kind_of(bytes)) {
+    case wire::kind::query:
+      answer_query();
+      break;
+    case wire::kind::peer_lost: {
+      auto lost = wire::decode<wire::peer_lost>(bytes);
+      peers_.at(static_cast<std::size_t>(lost.rank)).lost = lost.why;
+      any_gone_ = true;
+      break;
+    }
+    case wire::kind::peer_finished: {
+      auto done = wire::decode<wire::peer_finished>(bytes);
+      peers_.at(static_cast<std::size_t>(done.rank)).finished = done;
+      any_gone_ = true;
+      break;
+    }
+    case wire::kind::ack:
+      acked_ = true;
+      break;
+    case wire::kind::finalized:
+      finalized_ = true;
+      break;
+    default:
+      break;  // nothing else is addressed to a running rank
+  }
+}
+
+void engine::answer_query() {
+  wire::state st;
+  if (current_ != nullptr) {
+    st.operation = current_->describe();
+    st.seconds = std::chrono::duration<double>(clock::now() - current_since_).count();
+  }
+  link_->send_control(wire::encode(wire::kind::state, st));
+}
+
+bool engine::report_failure(wire::failure_kind what, int code, const std::string& reason) noexcept {
+  if (!info_.launched || closed_) return false;
+  try {
+    link_->send_control(wire::encode(wire::kind::failing, wire::failing{what, code, reason}));
+    const clock::time_point deadline = clock::now() + std::chrono::seconds(2);
+    return wait_until([this] { return acked_; }, activity{"reporting its failure to the launcher"},
+                      &deadline);
+  } catch (...) {
+    return false;  // the launcher still sees the exit status; only the reason is lost
+  }
+}
+
+void engine::check_open(const char* op) const {
+  if (closed_)
+    throw usage_error(std::string(op) + " on rank " + std::to_string(info_.rank) +
+                      ": the parrun::environment has been destroyed; communicators cannot be used "
+                      "after it");
+}
+
+void engine::finalize() {
+  if (info_.launched) {
+    // 1. Every data frame sent has reached its destination's process (or it is gone).
+    std::vector<int> flushing;
+    for (int r = 0; r < info_.size; ++r)
+      if (r != info_.rank && peers_[static_cast<std::size_t>(r)].sent > 0 && !unreachable(r)) {
+        link_->post(r, envelope{engine_context, 0, fin_tag, 0, 0, static_cast<std::uint32_t>(info_.rank)},
+                    owned_bytes{});
+        flushing.push_back(r);
+      }
+    wait_until(
+        [&] {
+          return std::all_of(flushing.begin(), flushing.end(), [&](int r) {
+            return peers_[static_cast<std::size_t>(r)].fin_acked || unreachable(r);
+          });
+        },
+        activity{"finalize (waiting for its peers to take the messages it sent them)"});
+    // 2. The launcher records the counts (and tells the others), then lets this rank go.
+    wire::finalize counts;
+    for (const peer& p : peers_) {
+      counts.sent.push_back(p.sent);
+      counts.arrived.push_back(p.arrived);
+    }
+    link_->send_control(wire::encode(wire::kind::finalize, counts));
+    wait_until([this] { return finalized_; }, activity{"finalize (waiting for the launcher)"});
+    warn_about_lost_messages();
+  }
+  const auto& left = matcher_.unexpected();
+  if (!left.empty()) {
+    const envelope& first = left.front().env;
+    std::fprintf(stderr,
+                 "parrun: rank %d: warning: %zu message(s) arrived but were never received; the "
+                 "first came from rank %d%s with tag %d, a %s\n",
+                 info_.rank, left.size(), first.source,
+                 first.context == 0 ? "" : " of another communicator", first.tag,
+                 type_name_of(first.type).c_str());
+  }
+  closed_ = true;
+  link_->close();
+}
+
+void engine::warn_about_lost_messages() const {
+  for (int r = 0; r < info_.size; ++r) {
+    const peer& p = peers_[static_cast<std::size_t>(r)];
+    if (p.finished && p.sent > p.finished->arrived_from_you)
+      std::fprintf(stderr,
+                   "parrun: rank %d: warning: %llu message(s) sent to rank %d were never "
+                   "received: it finished first\n",
+                   info_.rank, static_cast<unsigned long long>(p.sent - p.finished->arrived_from_you), r);
+  }
+}
+
+}  // namespace parrun::detail

@@ -1,0 +1,113 @@
+#pragma once
+// The progress engine: the one loop that moves messages. Every blocking call in parrun ends up
+// in engine::wait_until, which drains the transport into the matcher (so ranks that flood each
+// other never deadlock on transport buffers), answers the launcher's control messages, and
+// after at most a short spin sleeps in the kernel until something arrives.
+//
+//   communicator / collectives / channels
+//        │ post(world rank, envelope, bytes)        ▲ matcher (posted + unexpected queues)
+//        ▼                                          │ on_frame
+//   transport (ZeroMQ) ──────────────────────────────┘ on_control ─► peers lost or finished,
+//                                                                    queries, acks
+// It also keeps, per peer, how many data frames went each way. Leaving the job (finalize)
+// first makes sure every frame this rank sent has reached its peer's process (a FIN frame on
+// the same ordered path, answered by FIN_ACK), then tells the launcher the counts; the
+// launcher passes them to the others, who can then tell exactly when nothing more can come.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <parrun/wire.hpp>
+
+#include "matching/matcher.hpp"
+#include "transport/transport.hpp"
+#include "wireup/wireup.hpp"
+
+namespace parrun::detail {
+
+using clock = std::chrono::steady_clock;
+
+/// What a rank is blocked in, for the launcher's --timeout report ("recv(source=0, tag=7)").
+struct activity {
+  const char* op;
+  const char* key1 = nullptr;
+  long value1 = 0;
+  const char* key2 = nullptr;
+  long value2 = 0;
+  std::string describe() const;
+};
+
+class engine final : private frame_sink {
+ public:
+  engine(job_info info, std::unique_ptr<transport> link);
+  ~engine();
+
+  const job_info& info() const noexcept { return info_; }
+  int rank() const noexcept { return info_.rank; }
+  int size() const noexcept { return info_.size; }
+
+  /// Sends a frame to a world rank (to itself through the matcher); returns a ticket.
+  std::uint64_t post(int world_dest, envelope env, owned_bytes&& body);
+  /// Whether the frame with `ticket` has left this rank's hands.
+  bool taken(int world_dest, std::uint64_t ticket) const;
+  matcher& matching() noexcept { return matcher_; }
+  /// Throws usage_error once the environment has been destroyed.
+  void check_open(const char* op) const;
+
+  /// Makes progress until `done()` holds or `deadline` passes; returns done(). `what` is what
+  /// the launcher reports if the job times out meanwhile.
+  bool wait_until(const std::function<bool()>& done, const activity& what,
+                  const clock::time_point* deadline = nullptr);
+  /// Makes progress once without blocking.
+  void poll();
+
+  /// Whether nothing more can ever arrive from a world rank: it died, or it finished and all it
+  /// sent here has arrived.
+  bool silent(int world_rank) const;
+  /// Whether nothing sent to a world rank can be received any more (it died or finished).
+  bool unreachable(int world_rank) const;
+  /// Whether a world rank died (as opposed to finishing normally).
+  bool died(int world_rank) const { return peers_[static_cast<std::size_t>(world_rank)].lost.has_value(); }
+  bool any_gone() const noexcept { return any_gone_; }
+  /// Why a rank is silent or unreachable, for error messages.
+  std::string gone_reason(int world_rank) const;
+
+  /// Tells the launcher why this rank is about to die and waits (briefly) until it listened;
+  /// false when the launcher did not confirm (or there is none).
+  bool report_failure(wire::failure_kind what, int code, const std::string& reason) noexcept;
+  /// Leaves the job: flushes to every peer, reports to the launcher, warns about messages that
+  /// were never received, closes the transport.
+  void finalize();
+
+ private:
+  struct peer {
+    std::uint64_t sent = 0;     // data frames sent to it
+    std::uint64_t arrived = 0;  // data frames that arrived from it
+    bool fin_acked = false;
+    std::optional<std::string> lost;              // why it died
+    std::optional<wire::peer_finished> finished;  // its final counts
+  };
+
+  void on_frame(frame&& f) override;
+  void on_control(std::string&& bytes) override;
+  void answer_query();
+  void warn_about_lost_messages() const;
+
+  job_info info_;
+  std::unique_ptr<transport> link_;
+  matcher matcher_;
+  std::vector<peer> peers_;
+  bool any_gone_ = false;
+  const activity* current_ = nullptr;
+  clock::time_point current_since_{};
+  std::chrono::microseconds spin_{0};
+  bool acked_ = false;
+  bool finalized_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace parrun::detail

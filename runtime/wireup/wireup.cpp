@@ -1,0 +1,180 @@
+#include "wireup/wireup.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include <zmq.hpp>
+
+#include <parrun/errors.hpp>
+#include <parrun/wire.hpp>
+
+#include "transport/zmq_transport.hpp"
+
+namespace parrun::detail {
+namespace {
+
+// The transport of a program started without parrun: nobody else to talk to.
+class solo_transport final : public transport {
+ public:
+  std::uint64_t post(int, const envelope&, owned_bytes&&) override {
+    throw usage_error("rank 0 of 1 has no peer to send to");
+  }
+  bool taken(int, std::uint64_t) const override { return true; }
+  std::size_t progress(std::chrono::milliseconds timeout, frame_sink&) override {
+    if (timeout.count() < 0)
+      throw usage_error(
+          "this program runs alone (rank 0 of 1, not started by parrun) and waits for a message "
+          "nobody can send; start it with `parrun -n N` or give the wait a timeout");
+    std::this_thread::sleep_for(timeout);
+    return 0;
+  }
+  void send_control(const std::string&) override {}
+  void close() noexcept override {}
+};
+
+std::string required(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0')
+    throw usage_error(std::string("the parrun environment is incomplete: ") + name +
+                      " is not set although " + wire::env_rendezvous +
+                      " is; start the program with parrun");
+  return v;
+}
+
+int required_int(const char* name, int lo, int hi) {
+  std::string v = required(name);
+  char* end = nullptr;
+  long x = std::strtol(v.c_str(), &end, 10);
+  if (*end != '\0' || x < lo || x > hi)
+    throw usage_error(std::string("the parrun environment is malformed: ") + name + "='" + v +
+                      "' is not a number in " + std::to_string(lo) + ".." + std::to_string(hi));
+  return static_cast<int>(x);
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+double connect_timeout_seconds() {
+  const char* v = std::getenv(wire::env_connect_timeout);
+  if (v == nullptr || *v == '\0') return 10.0;
+  char* end = nullptr;
+  double s = std::strtod(v, &end);
+  if (*end != '\0' || !(s > 0))
+    throw usage_error(std::string(wire::env_connect_timeout) + "='" + v +
+                      "' is not a positive number of seconds");
+  return s;
+}
+
+// Waits for the next control message; empty when `timeout` passed first.
+std::optional<std::string> next_control(zmq::socket_t& control, std::chrono::milliseconds timeout) {
+  zmq::pollitem_t item{control.handle(), 0, ZMQ_POLLIN, 0};
+  for (;;) {
+    try {
+      if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
+      break;
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
+  }
+  zmq::message_t msg;
+  (void)control.recv(msg, zmq::recv_flags::none);
+  return msg.to_string();
+}
+
+}  // namespace
+
+joined_job join_job() {
+  joined_job job;
+  job.info.host = host_name();
+  const char* rendezvous = std::getenv(wire::env_rendezvous);
+  if (rendezvous == nullptr || *rendezvous == '\0') {
+    job.link = std::make_unique<solo_transport>();
+    job.info.hosts = {job.info.host};
+    return job;
+  }
+
+  job_info& info = job.info;
+  info.launched = true;
+  info.size = required_int(wire::env_size, 1, 1 << 24);
+  info.rank = required_int(wire::env_rank, 0, info.size - 1);
+  info.local_size = required_int(wire::env_local_size, 1, info.size);
+  info.local_rank = required_int(wire::env_local_rank, 0, info.local_size - 1);
+  info.job_id = required(wire::env_job_id);
+  const std::string secret = required(wire::env_secret);
+  const double patience = connect_timeout_seconds();
+  const std::string me = "rank " + std::to_string(info.rank);
+
+  zmq::context_t context(1);
+  zmq::socket_t data_in(context, zmq::socket_type::pull);
+  configure_socket(data_in, 0);
+  const char* hwm = std::getenv("PARRUN_HWM");
+  data_in.set(zmq::sockopt::rcvhwm, hwm != nullptr ? std::atoi(hwm) : 1000);
+  // A Linux abstract socket: host-local, nothing left in the file system after a crash.
+  const std::string endpoint = "ipc://@parrun-" + info.job_id + "-" + std::to_string(info.rank);
+  try {
+    data_in.bind(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw transport_error(me + " could not bind its data endpoint " + endpoint + ": " + e.what());
+  }
+
+  zmq::socket_t control(context, zmq::socket_type::dealer);
+  configure_socket(control, 1000);
+  try {
+    control.connect(rendezvous);
+  } catch (const zmq::error_t& e) {
+    throw transport_error(me + " could not connect to the launcher at " + std::string(rendezvous) +
+                          ": " + e.what());
+  }
+  wire::hello hello{wire::protocol_version, secret, info.rank, static_cast<std::int64_t>(getpid()),
+                    info.host, endpoint};
+  control.send(zmq::buffer(wire::encode(wire::kind::hello, hello)), zmq::send_flags::none);
+
+  const auto started = std::chrono::steady_clock::now();
+  auto first = next_control(control, std::chrono::milliseconds(static_cast<long>(patience * 1000)));
+  if (!first)
+    throw transport_error(me + " could not reach the launcher at " + std::string(rendezvous) +
+                          ": no answer in " + std::to_string(patience).substr(0, 4) +
+                          " s. Is parrun still running? (" + wire::env_rendezvous +
+                          " is set in the environment, so this program expects to be part of a "
+                          "parrun job)");
+  wire::table table;
+  for (std::optional<std::string> msg = std::move(first);; msg = next_control(control, std::chrono::milliseconds(-1))) {
+    switch (wire::kind_of(*msg)) {
+      case wire::kind::welcome:
+        continue;
+      case wire::kind::refused:
+        throw transport_error(me + ": the launcher refused to let it join: " +
+                              wire::decode<wire::refused>(*msg).why);
+      case wire::kind::query: {
+        std::chrono::duration<double> waited = std::chrono::steady_clock::now() - started;
+        wire::state st{"joining the job (waiting for the other ranks to start)", waited.count()};
+        control.send(zmq::buffer(wire::encode(wire::kind::state, st)), zmq::send_flags::none);
+        continue;
+      }
+      case wire::kind::table:
+        table = wire::decode<wire::table>(*msg);
+        break;
+      default:
+        continue;  // nothing else is meaningful before the table
+    }
+    break;
+  }
+  if (table.endpoints.size() != static_cast<std::size_t>(info.size))
+    throw transport_error(me + ": the launcher sent a table of " +
+                          std::to_string(table.endpoints.size()) + " endpoints for " +
+                          std::to_string(info.size) + " ranks");
+  info.hosts = table.hosts;
+  job.link = std::make_unique<zmq_transport>(std::move(context), std::move(data_in),
+                                             std::move(control), std::move(table.endpoints),
+                                             info.rank);
+  return job;
+}
+
+}  // namespace parrun::detail

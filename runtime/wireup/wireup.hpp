@@ -1,0 +1,34 @@
+#pragma once
+// Joining a job. Reads the launcher's environment contract (parrun/wire.hpp), binds this rank's
+// data endpoint, says hello to the launcher's control service and waits for the table of every
+// rank's endpoint; then the ranks talk directly. Without the contract the program is a
+// singleton, rank 0 of 1. With the contract but no launcher answering, joining fails loudly.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "transport/transport.hpp"
+
+namespace parrun::detail {
+
+struct job_info {
+  bool launched = false;
+  int rank = 0;
+  int size = 1;
+  int local_rank = 0;
+  int local_size = 1;
+  std::string host;
+  std::string job_id;
+  std::vector<std::string> hosts;  ///< by rank
+};
+
+struct joined_job {
+  job_info info;
+  std::unique_ptr<transport> link;
+};
+
+/// Joins the job described by the environment. Throws usage_error for a malformed contract,
+/// transport_error when the launcher does not answer.
+joined_job join_job();
+
+}  // namespace parrun::detail
