@@ -31,6 +31,8 @@ class comm_impl {
   /// The base of the next communicator derived from this one (dup, split): every member
   /// derives in the same order, so all agree without talking.
   std::uint64_t next_base() noexcept;
+  /// The sequence number of the next collective call on this communicator.
+  std::uint64_t next_collective() noexcept { return ++collectives_; }
 
   /// Whether a receive from rank `r` (or any_source) can never be satisfied by new arrivals:
   /// `r` died or finished with everything it sent here arrived; for any_source, some rank
@@ -59,6 +61,7 @@ class comm_impl {
   int rank_;
   std::vector<int> world_ranks_;
   std::uint64_t derived_ = 0;
+  std::uint64_t collectives_ = 0;
 };
 
 }  // namespace parrun::detail

@@ -1,6 +1,9 @@
 // Point-to-point messaging: the non-template halves of parrun::communicator and its requests.
 #include <parrun/communicator.hpp>
 
+#include <algorithm>
+#include <array>
+
 #include "comm_impl.hpp"
 #include "request_state.hpp"
 
@@ -171,6 +174,67 @@ std::optional<status> communicator::iprobe(int source, int tag) {
   if (const detail::frame* f = c.eng().matching().find({c.context(), source, tag}))
     return detail::status_of(*f);
   return std::nullopt;
+}
+
+// --- collectives: validation, barrier, split, dup -----------------------------------------
+
+bool communicator::rank_at_root(int root, const char* op) const {
+  impl().check_rank(root, op, "root");
+  return impl().rank() == root;
+}
+
+void communicator::check_parts(std::size_t n, const char* op, const char* what) const {
+  if (n != static_cast<std::size_t>(impl().size()))
+    throw usage_error(std::string(op) + " on rank " + std::to_string(impl().rank()) + ": " + what +
+                      " has " + std::to_string(n) + " elements, but the communicator has " +
+                      std::to_string(impl().size()) + " ranks: give exactly one per rank");
+}
+
+void communicator::check_counts(const std::vector<int>& counts, std::size_t total, const char* op) const {
+  check_parts(counts.size(), op, "counts");
+  std::size_t sum = 0;
+  for (std::size_t r = 0; r < counts.size(); ++r) {
+    if (counts[r] < 0)
+      throw usage_error(std::string(op) + " on rank " + std::to_string(impl().rank()) + ": counts[" +
+                        std::to_string(r) + "] = " + std::to_string(counts[r]) + " is negative");
+    sum += static_cast<std::size_t>(counts[r]);
+  }
+  if (sum != total)
+    throw usage_error(std::string(op) + " on rank " + std::to_string(impl().rank()) +
+                      ": the counts add up to " + std::to_string(sum) + " elements, but the data has " +
+                      std::to_string(total));
+}
+
+void communicator::barrier() { detail::coll::barrier(impl()); }
+
+communicator communicator::split(int color, int key) {
+  comm_impl& c = impl();
+  if (color < 0 && color != no_color)
+    throw usage_error("split on rank " + std::to_string(c.rank()) + ": color=" + std::to_string(color) +
+                      " is invalid; colors are >= 0, or parrun::no_color");
+  // Everyone learns everyone's (color, key); every member derives the same new base.
+  const std::vector<std::array<int, 2>> all = allgather(std::array<int, 2>{color, key});
+  const std::uint64_t base = c.next_base();
+  if (color == no_color) return communicator{};
+  std::vector<int> members;
+  for (int r = 0; r < c.size(); ++r)
+    if (all[static_cast<std::size_t>(r)][0] == color) members.push_back(r);
+  std::stable_sort(members.begin(), members.end(), [&](int a, int b) {
+    return all[static_cast<std::size_t>(a)][1] < all[static_cast<std::size_t>(b)][1];
+  });
+  std::vector<int> world;
+  int my_rank = -1;
+  for (int m : members) {
+    if (m == c.rank()) my_rank = static_cast<int>(world.size());
+    world.push_back(c.world_of(m));
+  }
+  return communicator(std::make_shared<comm_impl>(c.shared_engine(), base, my_rank, std::move(world)));
+}
+
+communicator communicator::dup() {
+  comm_impl& c = impl();
+  c.eng().check_open("dup");
+  return communicator(std::make_shared<comm_impl>(c.shared_engine(), c.next_base(), c.rank(), c.world_ranks()));
 }
 
 void communicator::throw_decode_failure(const char* op, const status& st,

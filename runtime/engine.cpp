@@ -54,10 +54,7 @@ std::uint64_t engine::post(int world_dest, envelope env, owned_bytes&& body) {
     if (env.context != engine_context) ++peers_[static_cast<std::size_t>(world_dest)].sent;
     return link_->post(world_dest, env, std::move(body));
   }
-  auto owner = std::make_shared<owned_bytes>(std::move(body));
-  const std::byte* data = owner->data();
-  std::size_t size = owner->size();
-  matcher_.deliver(frame{env, payload(data, size, std::move(owner))});
+  matcher_.deliver(frame{env, payload::adopt(std::move(body))});
   return 0;
 }
 

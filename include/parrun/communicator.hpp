@@ -4,6 +4,10 @@
 // with its type's fingerprint and hand the bytes to the runtime; receives match by source and
 // tag in MPI's non-overtaking order, check the fingerprint, then decode.
 //
+// Collectives (every rank of the communicator calls them, in the same order) run logarithmic or
+// bandwidth-optimal algorithms on point-to-point messages in the communicator's own collective
+// context, so they never mix with user messages; see runtime/collectives/.
+//
 // One thread per rank calls into parrun (as MPI_THREAD_FUNNELED): communicators are not
 // thread-safe.
 #include <chrono>
@@ -17,8 +21,11 @@
 
 #include <parrun/detail/bytes.hpp>
 #include <parrun/detail/codec.hpp>
+#include <parrun/detail/collectives.hpp>
+#include <parrun/detail/reducer.hpp>
 #include <parrun/detail/type_id.hpp>
 #include <parrun/errors.hpp>
+#include <parrun/ops.hpp>
 #include <parrun/request.hpp>
 #include <parrun/status.hpp>
 
@@ -63,6 +70,9 @@ owned_bytes encode_message(T&& value) {
   }
 }
 }  // namespace detail
+
+/// The color that leaves a rank out of every communicator split() makes.
+inline constexpr int no_color = -1;
 
 /// A group of ranks that exchange messages.
 class communicator {
@@ -156,8 +166,182 @@ class communicator {
     return st;
   }
 
+  // --- collectives: every rank of the communicator calls them, in the same order ------------
+
+  /// Returns once every rank has entered the barrier.
+  void barrier();
+
+  /// Root's `value` to every rank (in/out). Throws usage_error for a bad root.
+  template <class T>
+  void broadcast(T& value, int root) {
+    detail::payload p = detail::coll::broadcast(impl(), root, rank() == root ? detail::encode(value) : detail::owned_bytes{},
+                                                detail::type_of<T>());
+    if (rank() != root) decode_collective(p, value, "broadcast");
+  }
+
+  /// Element r of root's `parts` to rank r. `parts` must have size() elements at root and is
+  /// ignored elsewhere (usage_error otherwise, on the root).
+  template <class T>
+  T scatter(const std::vector<T>& parts, int root) {
+    std::vector<detail::owned_bytes> encoded;
+    if (rank_at_root(root, "scatter")) {
+      check_parts(parts.size(), "scatter", "parts");
+      for (const T& part : parts) encoded.push_back(detail::encode(part));
+    }
+    T out{};
+    decode_collective(detail::coll::scatter(impl(), root, std::move(encoded), detail::type_of<T>()), out,
+                      "scatter");
+    return out;
+  }
+
+  /// Consecutive blocks of root's `data` to the ranks: counts[r] elements to rank r. `counts`
+  /// (size() of them, summing to data.size()) is significant at root only.
+  template <class T>
+  std::vector<T> scatterv(const std::vector<T>& data, const std::vector<int>& counts, int root) {
+    std::vector<std::vector<T>> blocks;
+    if (rank_at_root(root, "scatterv")) {
+      check_counts(counts, data.size(), "scatterv");
+      auto from = data.begin();
+      for (int n : counts) {
+        blocks.emplace_back(from, from + n);
+        from += n;
+      }
+    }
+    return scatter(blocks, root);
+  }
+
+  /// Every rank's value, in rank order, at root; an empty vector elsewhere.
+  template <class T>
+  std::vector<T> gather(const T& value, int root) {
+    return decode_all<T>(detail::coll::gather(impl(), root, detail::encode(value), detail::type_of<T>()),
+                         "gather");
+  }
+
+  /// Every rank's block concatenated in rank order, at root (blocks may differ in length);
+  /// an empty vector elsewhere.
+  template <class T>
+  std::vector<T> gatherv(const std::vector<T>& block, int root) {
+    return concatenate(gather(block, root));
+  }
+
+  /// Every rank's value, in rank order, on every rank.
+  template <class T>
+  std::vector<T> allgather(const T& value) {
+    return decode_all<T>(detail::coll::allgather(impl(), detail::encode(value), detail::type_of<T>()),
+                         "allgather");
+  }
+
+  /// Every rank's block concatenated in rank order, on every rank.
+  template <class T>
+  std::vector<T> allgatherv(const std::vector<T>& block) {
+    return concatenate(allgather(block));
+  }
+
+  /// v0 op v1 op ... op v(p-1), combined in rank order (so op need not be commutative, only
+  /// associative), at root; T{} elsewhere. op is any callable T(T, T); when only op(e, e) is
+  /// valid for T's elements, vectors and arrays are combined element by element (all ranks
+  /// must then give the same length: usage_error otherwise).
+  template <class T, class Op>
+    requires detail::reduction_op<Op, T>
+  T reduce(const T& value, Op op, int root) {
+    detail::typed_reducer<T, Op> r(op);
+    detail::owned_bytes out = detail::coll::reduce(impl(), root, detail::encode(value), r, detail::type_of<T>());
+    T result{};
+    if (rank() == root) decode_collective(out, result, "reduce");
+    return result;
+  }
+
+  /// As reduce, with the result on every rank.
+  template <class T, class Op>
+    requires detail::reduction_op<Op, T>
+  T allreduce(const T& value, Op op) {
+    detail::typed_reducer<T, Op> r(op);
+    T result{};
+    decode_collective(detail::coll::allreduce(impl(), detail::encode(value), r, detail::type_of<T>()), result,
+                      "allreduce");
+    return result;
+  }
+
+  /// Inclusive prefix: v0 op ... op v(rank()), in rank order.
+  template <class T, class Op>
+    requires detail::reduction_op<Op, T>
+  T scan(const T& value, Op op) {
+    return prefix(value, op, false);
+  }
+
+  /// Exclusive prefix: v0 op ... op v(rank()-1); rank 0 gets T{}.
+  template <class T, class Op>
+    requires detail::reduction_op<Op, T>
+  T exscan(const T& value, Op op) {
+    return prefix(value, op, true);
+  }
+
+  /// parts[q] goes to rank q; returns what every rank sent this one, in rank order. `parts`
+  /// must have size() elements (usage_error otherwise).
+  template <class T>
+  std::vector<T> alltoall(const std::vector<T>& parts) {
+    check_parts(parts.size(), "alltoall", "parts");
+    std::vector<detail::owned_bytes> encoded;
+    for (const T& part : parts) encoded.push_back(detail::encode(part));
+    return decode_all<T>(detail::coll::alltoall(impl(), std::move(encoded), detail::type_of<T>()),
+                         "alltoall");
+  }
+
+  /// Ranks that give the same color form a new communicator, ordered by (key, rank in this
+  /// one). color must be >= 0, or parrun::no_color to get an invalid communicator back.
+  communicator split(int color, int key = 0);
+  /// The same ranks in a new communicator, whose messages never match this one's.
+  communicator dup();
+
  private:
   friend class environment;
+
+  template <class T>
+  void decode_collective(const detail::payload& p, T& value, const char* op) const {
+    decode_collective(p.data(), p.size(), value, op);
+  }
+  template <class T>
+  void decode_collective(const detail::owned_bytes& b, T& value, const char* op) const {
+    decode_collective(b.data(), b.size(), value, op);
+  }
+  template <class T>
+  void decode_collective(const std::byte* data, std::size_t size, T& value, const char* op) const {
+    try {
+      detail::decode(data, size, value);
+    } catch (const truncation_error& e) {
+      throw_decode_failure(op, status(-1, -1, size, detail::type_of<T>().hash), e);
+    }
+  }
+  template <class T>
+  std::vector<T> decode_all(const std::vector<detail::payload>& parts, const char* op) const {
+    std::vector<T> out(parts.size());
+    for (std::size_t i = 0; i < parts.size(); ++i) decode_collective(parts[i], out[i], op);
+    return out;
+  }
+  template <class T>
+  static std::vector<T> concatenate(std::vector<std::vector<T>>&& blocks) {
+    std::size_t total = 0;
+    for (const auto& b : blocks) total += b.size();
+    std::vector<T> out;
+    out.reserve(total);
+    for (auto& b : blocks) out.insert(out.end(), std::make_move_iterator(b.begin()), std::make_move_iterator(b.end()));
+    return out;
+  }
+  template <class T, class Op>
+  T prefix(const T& value, Op op, bool exclusive) {
+    detail::typed_reducer<T, Op> r(op);
+    bool has_value = false;
+    detail::owned_bytes out =
+        detail::coll::scan(impl(), detail::encode(value), r, detail::type_of<T>(), exclusive, has_value);
+    T result{};
+    if (has_value) decode_collective(out, result, exclusive ? "exscan" : "scan");
+    return result;
+  }
+
+  // Validation shared by the collectives (runtime/communicator.cpp).
+  bool rank_at_root(int root, const char* op) const;
+  void check_parts(std::size_t n, const char* op, const char* what) const;
+  void check_counts(const std::vector<int>& counts, std::size_t total, const char* op) const;
   explicit communicator(std::shared_ptr<detail::comm_impl> impl) noexcept : impl_(std::move(impl)) {}
 
   template <class T>

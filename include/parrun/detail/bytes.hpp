@@ -69,6 +69,13 @@ class owned_bytes {
     return at;
   }
 
+  /// A private, writable copy.
+  owned_bytes clone() const {
+    owned_bytes out;
+    out.append(data_, size_);
+    return out;
+  }
+
   /// Gives up ownership: the caller must call `release(data, hint)` (when it is not null).
   std::pair<release_fn, void*> release() noexcept {
     auto r = std::pair{release_, hint_};
@@ -112,6 +119,33 @@ class payload {
       : data_(data), size_(size), owner_(std::move(owner)) {}
   const std::byte* data() const noexcept { return data_; }
   std::size_t size() const noexcept { return size_; }
+
+  /// `length` bytes from `offset`, kept alive by the same owner (no copy).
+  payload slice(std::size_t offset, std::size_t length) const noexcept {
+    return payload(data_ + offset, length, owner_);
+  }
+  /// These bytes as an outgoing message buffer, without copying: for forwarding what arrived.
+  /// The result must only be read (sent), never written.
+  owned_bytes share() const {
+    if (size_ == 0) return owned_bytes{};
+    auto* keep = new std::shared_ptr<const void>(owner_);
+    return owned_bytes(const_cast<std::byte*>(data_), size_,
+                       [](void*, void* hint) { delete static_cast<std::shared_ptr<const void>*>(hint); },
+                       keep);
+  }
+  /// A private, writable copy of these bytes.
+  owned_bytes copy() const {
+    owned_bytes out;
+    out.append(data_, size_);
+    return out;
+  }
+  /// Adopts an owned buffer as a payload (no copy).
+  static payload adopt(owned_bytes&& bytes) {
+    auto owner = std::make_shared<owned_bytes>(std::move(bytes));
+    const std::byte* data = owner->data();
+    const std::size_t size = owner->size();
+    return payload(data, size, std::move(owner));
+  }
 
  private:
   const std::byte* data_ = nullptr;
