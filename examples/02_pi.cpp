@@ -1,10 +1,11 @@
 // 02_pi: pi by numerical integration of 4/(1+x^2) over [0,1], the intervals split across ranks;
-// rank 0 adds up the partial sums it receives.
+// the partial sums are combined at rank 0 with reduce (a binomial tree, not p-1 receives).
 //   parrun -n 8 ./02_pi [intervals]
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <numbers>
 
 #include <parrun/parrun.hpp>
@@ -24,12 +25,8 @@ int main(int argc, char** argv) {
   }
   partial *= h;
 
-  if (world.rank() != 0) {
-    world.send(0, /*tag=*/0, partial);
-    return 0;
-  }
-  double pi = partial;
-  for (int r = 1; r < world.size(); ++r) pi += world.recv<double>(r, 0);
+  const double pi = world.reduce(partial, std::plus<>{}, /*root=*/0);
+  if (world.rank() != 0) return 0;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("pi = %.15f (error %.2e) from %ld intervals on %d ranks in %.3f s\n", pi,
               std::abs(pi - std::numbers::pi), n, world.size(), seconds);

@@ -28,16 +28,15 @@ constexpr std::int32_t fin_ack_tag = -2;  // "your FIN arrived: I have all of it
 }  // namespace
 
 std::string activity::describe() const {
-  std::string s = op;
-  if (key1 == nullptr) return s;
-  auto value = [](const char* key, long v) {
-    std::string k = key;
+  auto field = [](const char* key, long v) {
+    const std::string k = key;
     if (v == -1 && (k == "source" || k == "tag")) return k + "=any";
     return k + "=" + std::to_string(v);
   };
-  s += "(" + value(key1, value1);
-  if (key2 != nullptr) s += ", " + value(key2, value2);
-  return s + ")";
+  std::string args;
+  if (key1 != nullptr) args = field(key1, value1);
+  if (key2 != nullptr) args += (args.empty() ? "" : ", ") + field(key2, value2);
+  return args.empty() ? std::string(op) : std::string(op) + "(" + args + ")";
 }
 
 engine::engine(job_info info, std::unique_ptr<transport> link)

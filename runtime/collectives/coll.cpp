@@ -86,8 +86,9 @@ payload call::take(int source, bool any_variant) {
                       " instead: the ranks called different collectives, or in a different order");
   if (env.type != type_)
     throw type_mismatch(what_.describe() + " on rank " + std::to_string(c_.rank()) + ": " +
-                        c_.name_rank(source) + " passed a " + type_name_of(env.type) +
-                        " but this rank a " + (type_id_ != nullptr ? type_name(*type_id_) : "nothing"));
+                        c_.name_rank(source) + " passed a value of type " + type_name_of(env.type) +
+                        ", but this rank one of type " +
+                        (type_id_ != nullptr ? type_name(*type_id_) : "(none)"));
   if (any_variant) variant_ = their_variant;
   else if (their_variant != variant_)
     throw usage_error(what_.describe() + " on rank " + std::to_string(c_.rank()) + ": " +

@@ -2,3 +2,22 @@
 add_executable(test_collectives test_collectives.cpp)
 target_link_libraries(test_collectives PRIVATE parrun_rank_gtest_main parrun_warnings)
 parrun_add_test(NAME collectives COMMAND $<TARGET_FILE:test_collectives> NP 1 2 3 4 5 6 7 8 TIMEOUT 180)
+
+# Misuse ends the job with an error that names the mistake (not a hang: parrun's --timeout
+# would report one, and the expected text would be missing).
+add_executable(coll_misuse coll_jobs/coll_misuse.cpp)
+target_link_libraries(coll_misuse PRIVATE parrun::parrun parrun_warnings)
+foreach(case
+    "lengths|4|usage_error: allreduce.* element-wise reduction of different lengths"
+    "parts|3|usage_error: scatter on rank 0: parts has 5 elements, but the communicator has 3 ranks"
+    "mismatch|2|usage_error: allreduce.* rank 0 is in broadcast instead: the ranks called different collectives"
+    "types|2|type_mismatch: broadcast.* rank 0 passed a value of type int, but this rank one of type double")
+  string(REPLACE "|" ";" parts "${case}")
+  list(GET parts 0 mode)
+  list(GET parts 1 np)
+  list(GET parts 2 expected)
+  add_test(NAME collectives.misuse.${mode}
+           COMMAND $<TARGET_FILE:parrun_launcher> -n ${np} --timeout 20 $<TARGET_FILE:coll_misuse> ${mode})
+  set_tests_properties(collectives.misuse.${mode} PROPERTIES TIMEOUT 40 LABELS integration
+                       PASS_REGULAR_EXPRESSION "${expected}")
+endforeach()

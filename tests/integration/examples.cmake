@@ -9,3 +9,16 @@ parrun_add_test(NAME example.02_pi COMMAND $<TARGET_FILE:02_pi> 20000000 NP 1 2 
 foreach(np 1 2 8)
   set_tests_properties(example.02_pi.${np}ranks PROPERTIES PASS_REGULAR_EXPRESSION "pi = 3.14159265358")
 endforeach()
+parrun_add_test(NAME example.03_collectives COMMAND $<TARGET_FILE:03_collectives> NP 1 3 4 TIMEOUT 60)
+set_tests_properties(example.03_collectives.4ranks PROPERTIES PASS_REGULAR_EXPRESSION
+  "results: 26.0 28.5 31.0 33.5\ntotal 119.0, even/odd ranks 2/2, lowest item 10, word \"abcd\"")
+# The heat solver prints the same answer for every number of ranks.
+parrun_add_test(NAME example.06_heat_equation COMMAND $<TARGET_FILE:06_heat_equation> 40 1e-2 NP 1 2 3 TIMEOUT 60)
+foreach(np 1 2 3)
+  set_tests_properties(example.06_heat_equation.${np}ranks PROPERTIES PASS_REGULAR_EXPRESSION
+    "heat 40x40: 860 iterations, last change 9.545390e-03, center 20.757720, checksum 37798.456202")
+endforeach()
+parrun_add_test(NAME example.07_sample_sort COMMAND $<TARGET_FILE:07_sample_sort> 1000000 NP 1 3 4 TIMEOUT 120)
+foreach(np 1 3 4)
+  set_tests_properties(example.07_sample_sort.${np}ranks PROPERTIES PASS_REGULAR_EXPRESSION "matches std::sort")
+endforeach()
