@@ -1,6 +1,7 @@
 #include "job.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -24,6 +25,7 @@ namespace {
 constexpr auto kill_grace = std::chrono::seconds(2);         // SIGTERM, then SIGKILL
 constexpr auto query_patience = std::chrono::milliseconds(1000);  // --timeout report answers
 constexpr auto output_patience = std::chrono::seconds(2);    // pipes held open after exit
+constexpr std::size_t output_backlog = 4u << 20;  // beyond this, stop reading the ranks' output
 
 int blocked_signal_fd() {
   sigset_t set;
@@ -102,6 +104,7 @@ int job::run() {
       for (rank_state& r : ranks_)
         if (r.pid == pid) r.running = false;
     }
+    flush_outputs_blocking();
     return exit_usage;
   }
   loop();
@@ -131,20 +134,26 @@ void job::start_ranks() {
 
 void job::loop() {
   std::vector<zmq::pollitem_t> items;
-  enum class source { signal, control, out, err, stdin_read, stdin_write };
+  enum class source { signal, control, out, err, stdin_read, stdin_write, write_out };
   std::vector<std::pair<source, int>> what;
   for (;;) {
     const clock::time_point now = clock::now();
+    out_.write_ready();
+    err_.write_ready();
+    const bool backlog = out_.pending() || err_.pending();
     if (running_count() == 0) {
-      if (!outputs_open()) break;
-      if (!output_drain_until_) output_drain_until_ = now + output_patience;
+      // Done when every pipe is closed and our own output is written (or nobody reads it; a
+      // signal while we wait for a stalled reader ends the wait).
+      if (!outputs_open() && (!backlog || got_signal_ != 0)) break;
+      if (outputs_open() && !output_drain_until_) output_drain_until_ = now + output_patience;
     }
-    if (output_drain_until_ && now >= *output_drain_until_) {
-      for (int r = 0; r < options_.np; ++r) {
+    if (output_drain_until_ && now >= *output_drain_until_ && outputs_open()) {
+      for (int r = 0; r < options_.np; ++r) {  // a rank's leftover child holds its pipes
         close_output(r, false);
         close_output(r, true);
       }
-      break;
+      output_drain_until_.reset();
+      continue;
     }
     if (timeout_at_ && now >= *timeout_at_ && !terminating_ && !timed_out_) start_timeout_report();
     if (query_until_ && now >= *query_until_) finish_timeout_report();
@@ -158,22 +167,27 @@ void job::loop() {
     };
     watch(nullptr, signal_fd_, ZMQ_POLLIN, source::signal, -1);
     watch(rendezvous_.socket_handle(), 0, ZMQ_POLLIN, source::control, -1);
-    for (int r = 0; r < options_.np; ++r) {
-      const rank_state& s = ranks_[static_cast<std::size_t>(r)];
-      if (s.out.fd >= 0) watch(nullptr, s.out.fd, ZMQ_POLLIN, source::out, r);
-      if (s.err.fd >= 0) watch(nullptr, s.err.fd, ZMQ_POLLIN, source::err, r);
-    }
+    if (out_.pending()) watch(nullptr, out_.fd(), ZMQ_POLLOUT, source::write_out, -1);
+    if (err_.pending()) watch(nullptr, err_.fd(), ZMQ_POLLOUT, source::write_out, -1);
+    // While our own output is far behind, leave the ranks' pipes unread: they wait, not us.
+    if (out_.size() + err_.size() < output_backlog)
+      for (int r = 0; r < options_.np; ++r) {
+        const rank_state& s = ranks_[static_cast<std::size_t>(r)];
+        if (s.out.fd >= 0) watch(nullptr, s.out.fd, ZMQ_POLLIN, source::out, r);
+        if (s.err.fd >= 0) watch(nullptr, s.err.fd, ZMQ_POLLIN, source::err, r);
+      }
     if (stdin_to_rank0_ >= 0) {
       if (stdin_pending_.empty() && stdin_open_) watch(nullptr, STDIN_FILENO, ZMQ_POLLIN, source::stdin_read, 0);
       if (!stdin_pending_.empty()) watch(nullptr, stdin_to_rank0_, ZMQ_POLLOUT, source::stdin_write, 0);
     }
 
+    // The earliest deadline still ahead of us; the --timeout deadline counts only until it fired.
     std::optional<clock::time_point> next;
-    for (const auto& t : {timeout_at_, query_until_, kill_at_, output_drain_until_})
+    auto consider = [&next](const std::optional<clock::time_point>& t) {
       if (t && (!next || *t < *next)) next = t;
-    if (timed_out_ || terminating_) {
-      if (timeout_at_ && next == timeout_at_) next.reset();
-    }
+    };
+    if (!timed_out_ && !terminating_) consider(timeout_at_);
+    for (const auto& t : {query_until_, kill_at_, output_drain_until_}) consider(t);
     long wait_ms = -1;
     if (next) wait_ms = std::max<long>(0, std::chrono::ceil<std::chrono::milliseconds>(*next - clock::now()).count());
     try {
@@ -192,6 +206,7 @@ void job::loop() {
         case source::err: forward(rank, true); break;
         case source::stdin_read:
         case source::stdin_write: pump_stdin(); break;
+        case source::write_out: break;  // written at the top of the loop
       }
     }
   }
@@ -209,7 +224,9 @@ void job::on_signal() {
       continue;
     }
     if (terminating_) {
-      note(std::string("parrun: got SIG") + sigabbrev_np(signo) + " again: killing every rank now");
+      note(std::string("parrun: got SIG") + sigabbrev_np(signo) +
+           (got_signal_ != 0 ? " again" : " while ending the job") + ": killing every rank now");
+      if (got_signal_ == 0) got_signal_ = signo;
       kill_all();
       continue;
     }
@@ -337,10 +354,9 @@ void job::forward(int rank, bool is_stderr) {
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   if (n <= 0) return close_output(rank, is_stderr);
   const std::string prefix = options_.tag_output ? "[" + std::to_string(rank) + "] " : "";
-  const int fd = is_stderr ? err_fd_ : out_fd_;
-  o.lines.feed(std::string_view(buf, static_cast<std::size_t>(n)), [&](std::string_view line) {
-    if (!out_broken_ && !write_line(fd, prefix, line)) out_broken_ = true;
-  });
+  output_queue& to = is_stderr ? err_ : out_;
+  o.lines.feed(std::string_view(buf, static_cast<std::size_t>(n)),
+               [&](std::string_view line) { to.push(prefix, line); });
 }
 
 void job::close_output(int rank, bool is_stderr) {
@@ -348,9 +364,8 @@ void job::close_output(int rank, bool is_stderr) {
   output& o = is_stderr ? s.err : s.out;
   if (o.fd < 0) return;
   const std::string prefix = options_.tag_output ? "[" + std::to_string(rank) + "] " : "";
-  o.lines.finish([&](std::string_view line) {
-    if (!out_broken_ && !write_line(is_stderr ? err_fd_ : out_fd_, prefix, line)) out_broken_ = true;
-  });
+  output_queue& to = is_stderr ? err_ : out_;
+  o.lines.finish([&](std::string_view line) { to.push(prefix, line); });
   close(o.fd);
   o.fd = -1;
 }
@@ -382,8 +397,15 @@ void job::pump_stdin() {
   }
 }
 
-void job::note(const std::string& line) {
-  if (!write_line(err_fd_, "", line)) return;
+void job::note(const std::string& line) { err_.push("", line); }
+
+void job::flush_outputs_blocking() {
+  for (output_queue* q : {&out_, &err_})
+    while (q->pending() && !q->broken()) {
+      pollfd p{q->fd(), POLLOUT, 0};
+      ::poll(&p, 1, -1);
+      q->write_ready();
+    }
 }
 
 std::string job::who(int rank) const {

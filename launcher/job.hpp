@@ -61,6 +61,7 @@ class job {
   void close_output(int rank, bool is_stderr);
   void pump_stdin();
   void note(const std::string& line);
+  void flush_outputs_blocking();
   std::string who(int rank) const;
   int running_count() const;
   bool outputs_open() const;
@@ -75,9 +76,8 @@ class job {
   rendezvous rendezvous_;
   local_backend backend_;
   std::vector<rank_state> ranks_;
-  int out_fd_ = 1;
-  int err_fd_ = 2;
-  bool out_broken_ = false;
+  output_queue out_{1};  // parrun's stdout and stderr
+  output_queue err_{2};
 
   // stdin -> rank 0
   int stdin_to_rank0_ = -1;

@@ -40,7 +40,11 @@ std::vector<po::option> take_program(std::vector<std::string>& args) {
   if (args.empty()) return out;
   std::size_t from = 0;
   if (args[0] == "--") from = 1;
-  else if (!args[0].empty() && args[0][0] == '-') return out;
+  else if (args[0].empty() || args[0][0] == '-') return out;  // "" may be an option's value
+  if (from == args.size()) {  // "--" and nothing after it: no program
+    args.clear();
+    return out;
+  }
   po::option command;
   command.string_key = "command";
   command.value.assign(args.begin() + static_cast<std::ptrdiff_t>(from), args.end());
@@ -51,14 +55,12 @@ std::vector<po::option> take_program(std::vector<std::string>& args) {
 }
 
 int parse_np(const std::string& text) {
-  std::size_t used = 0;
-  long n = 0;
-  try {
-    n = std::stol(text, &used);
-  } catch (const std::exception&) {
+  // Digits only (an optional minus, to say why a negative count is wrong): no spaces, no '+'.
+  const std::size_t digits_from = !text.empty() && text[0] == '-' ? 1 : 0;
+  if (text.size() == digits_from || text.size() > 12 ||
+      text.find_first_not_of("0123456789", digits_from) != std::string::npos)
     throw usage_failure("-n/--np: '" + text + "' is not a number of ranks");
-  }
-  if (used != text.size()) throw usage_failure("-n/--np: '" + text + "' is not a number of ranks");
+  const long n = std::stol(text);
   if (n < 1) throw usage_failure("-n/--np: " + text + " ranks; give at least 1");
   if (n > 65536) throw usage_failure("-n/--np: " + text + " ranks is more than parrun supports (65536)");
   return static_cast<int>(n);
@@ -103,10 +105,15 @@ launch_options parse_options(int argc, const char* const argv[], const env_looku
   po::options_description visible = describe_options();
   po::options_description all;
   all.add(visible).add_options()("command", po::value<std::vector<std::string>>());
+  // take_program leaves an empty word alone (it may be an option's value, `-n ''`); as the
+  // program it still lands in "command" and is reported as an empty program name.
+  po::positional_options_description positional;
+  positional.add("command", -1);
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv)
                   .options(all)
+                  .positional(positional)
                   .extra_style_parser(take_program)
                   .style(po::command_line_style::default_style &
                          ~po::command_line_style::allow_guessing)

@@ -66,7 +66,45 @@ std::vector<char*> c_strings(const std::vector<std::string>& v) {
   _exit(127);
 }
 
+// The watchdog, between fork and _exit: async-signal-safe calls only. It waits for the end of
+// the pipe (the launcher closed it or died) and then kills the ranks' process group.
+[[noreturn]] void watch_over(int pipe_fd, pid_t group) {
+  setsid();  // not in the launcher's process group: a kill of that group does not reach it
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) sigaction(s, &ignore, nullptr);
+  // Hold nothing of the job's open: the ranks' output pipes must see their end without us.
+  if (pipe_fd != 3) {
+    dup2(pipe_fd, 3);
+    pipe_fd = 3;
+  }
+  close_range(4, ~0U, 0);
+  for (int fd = 0; fd < 3; ++fd) close(fd);
+  char byte;
+  while (read(pipe_fd, &byte, 1) != 0) {
+  }
+  killpg(group, SIGKILL);
+  _exit(0);
+}
+
 }  // namespace
+
+local_backend::~local_backend() {
+  if (watchdog_fd_ >= 0) close(watchdog_fd_);
+}
+
+void local_backend::start_watchdog() {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    close(fds[1]);
+    watch_over(fds[0], group_);
+  }
+  close(fds[0]);
+  watchdog_fd_ = fds[1];
+}
 
 std::vector<std::string> rank_environment(const std::vector<std::string>& inherited,
                                           const std::vector<std::pair<std::string, std::string>>& overrides,
@@ -97,8 +135,10 @@ rank_process local_backend::start(const std::string& path, const std::vector<std
   if (pid == 0)
     become_rank(launcher, group_, in.read, out.write, err.write, report.write, path.c_str(),
                 args.data(), envp.data());
-  if (group_ == 0) group_ = pid;
+  const bool first = group_ == 0;
+  if (first) group_ = pid;
   setpgid(pid, group_);  // also here, so that the group exists before we signal it
+  if (first) start_watchdog();
   close(out.write);
   close(err.write);
   close(report.write);

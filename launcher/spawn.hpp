@@ -5,8 +5,9 @@
 //
 // Local ranks share one new process group, so the launcher can signal them and anything they
 // started as one, and a Ctrl-C at the terminal reaches only the launcher, which then ends the
-// job in order. Each rank also dies with the launcher (PR_SET_PDEATHSIG), so not even a
-// SIGKILLed launcher leaves orphans behind.
+// job in order. Each rank dies with the launcher (PR_SET_PDEATHSIG), and a small watchdog
+// process, in a session of its own, kills the whole group when the launcher is gone, however
+// it ended: so not even a SIGKILLed launcher leaves a rank, or anything a rank started, behind.
 #include <sys/types.h>
 
 #include <string>
@@ -43,6 +44,11 @@ struct rank_process {
 /// Forks and execs ranks on this host.
 class local_backend {
  public:
+  local_backend() = default;
+  ~local_backend();
+  local_backend(const local_backend&) = delete;
+  local_backend& operator=(const local_backend&) = delete;
+
   /// Starts `path` with `argv` and `env`. Throws std::runtime_error when it cannot.
   rank_process start(const std::string& path, const std::vector<std::string>& argv,
                      const std::vector<std::string>& env, bool gets_stdin);
@@ -50,7 +56,10 @@ class local_backend {
   pid_t group() const noexcept { return group_; }
 
  private:
+  void start_watchdog();
+
   pid_t group_ = 0;
+  int watchdog_fd_ = -1;  // closing it (or dying) tells the watchdog to kill the group
 };
 
 }  // namespace parrun::launcher

@@ -1,7 +1,7 @@
 #pragma once
 // Output forwarding. Each rank's stdout and stderr arrive on their own pipes; the launcher cuts
 // them into lines and writes each whole line (prefixed "[rank] " with --tag-output) to its own
-// stdout or stderr with one write, so a line from one rank is never split by another's. A last
+// stdout or stderr as one unit (output_queue), so a line from one rank is never split by another's. A last
 // line without a newline is delivered (with one) when the rank closes the pipe. A line longer
 // than `max_line` is delivered in pieces of that size. stdin goes to rank 0 only, through a
 // pipe the launcher feeds; the other ranks read /dev/null.
@@ -23,10 +23,14 @@ class line_buffer {
     for (;;) {
       std::size_t nl = pending_.find('\n', start);
       if (nl == std::string::npos) break;
-      emit(std::string_view(pending_).substr(start, nl - start));
+      std::string_view line = std::string_view(pending_).substr(start, nl - start);
+      for (; line.size() > max_line; line.remove_prefix(max_line)) emit(line.substr(0, max_line));
+      emit(line);
       start = nl + 1;
     }
-    while (pending_.size() - start >= max_line) {
+    // Only more than max_line bytes without a newline are cut: a line of exactly max_line
+    // waits for its newline rather than leaving an empty line behind.
+    while (pending_.size() - start > max_line) {
       emit(std::string_view(pending_).substr(start, max_line));
       start += max_line;
     }
@@ -43,8 +47,30 @@ class line_buffer {
   std::string pending_;
 };
 
-/// Writes one line to `fd` with one write where the kernel allows, retrying short writes.
-/// Returns false when the reader is gone (EPIPE).
-bool write_line(int fd, std::string_view prefix, std::string_view line);
+/// Output waiting for one of parrun's own streams: whole lines, in order. The job monitor
+/// writes it only when poll says the stream can take more, so a reader that stalls (`| less`,
+/// a stuck log collector) never blocks the monitor's loop: signals and --timeout still work,
+/// and the monitor stops reading the ranks' pipes instead (they then block, as they would
+/// writing to a terminal).
+class output_queue {
+ public:
+  explicit output_queue(int fd) : fd_(fd) {}
+  int fd() const noexcept { return fd_; }
+  /// Queues prefix + line + newline (dropped when the reader is gone).
+  void push(std::string_view prefix, std::string_view line);
+  /// Bytes waiting.
+  std::size_t size() const noexcept { return bytes_.size() - head_; }
+  bool pending() const noexcept { return size() > 0; }
+  /// Whether the reader is gone (EPIPE): everything for this stream is dropped from then on.
+  bool broken() const noexcept { return broken_; }
+  /// Writes what the stream takes now without waiting.
+  void write_ready();
+
+ private:
+  int fd_;
+  std::string bytes_;
+  std::size_t head_ = 0;
+  bool broken_ = false;
+};
 
 }  // namespace parrun::launcher
