@@ -3,6 +3,7 @@
 // ranks map to world ranks.
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,10 @@ class comm_impl {
   /// The base of the next communicator derived from this one (dup, split): every member
   /// derives in the same order, so all agree without talking.
   std::uint64_t next_base() noexcept;
+  /// Records an open channel end; false if (peer, id) is open already.
+  bool open_channel(int peer, int id) { return channels_.insert({peer, id}).second; }
+  void close_channel(int peer, int id) noexcept { channels_.erase({peer, id}); }
+
   /// The sequence number of the next collective call on this communicator.
   std::uint64_t next_collective() noexcept { return ++collectives_; }
 
@@ -62,6 +67,7 @@ class comm_impl {
   std::vector<int> world_ranks_;
   std::uint64_t derived_ = 0;
   std::uint64_t collectives_ = 0;
+  std::set<std::pair<int, int>> channels_;
 };
 
 }  // namespace parrun::detail

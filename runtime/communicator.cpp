@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 
+#include "channels/channel_impl.hpp"
 #include "comm_impl.hpp"
 #include "request_state.hpp"
 
@@ -229,6 +230,12 @@ communicator communicator::split(int color, int key) {
     world.push_back(c.world_of(m));
   }
   return communicator(std::make_shared<comm_impl>(c.shared_engine(), base, my_rank, std::move(world)));
+}
+
+std::shared_ptr<detail::channel_core> communicator::open_channel(int peer, int id, int capacity,
+                                                                const detail::type_id& type) {
+  impl();  // throws for an invalid communicator
+  return std::make_shared<detail::channel_impl>(impl_, peer, id, capacity, type);
 }
 
 communicator communicator::dup() {

@@ -207,16 +207,19 @@ void engine::finalize() {
     wait_until([this] { return finalized_; }, activity{"finalize (waiting for the launcher)"});
     warn_about_lost_messages();
   }
-  const auto& left = matcher_.unexpected();
-  if (!left.empty()) {
-    const envelope& first = left.front().env;
+  // Typed values only: protocol frames (channel acks, a closed channel's leftovers) carry no
+  // type and are nobody's lost message.
+  std::size_t unreceived = 0;
+  const envelope* first = nullptr;
+  for (const frame& f : matcher_.unexpected())
+    if (f.env.type != 0 && ++unreceived == 1) first = &f.env;
+  if (first != nullptr)
     std::fprintf(stderr,
                  "parrun: rank %d: warning: %zu message(s) arrived but were never received; the "
-                 "first came from rank %d%s with tag %d, a %s\n",
-                 info_.rank, left.size(), first.source,
-                 first.context == 0 ? "" : " of another communicator", first.tag,
-                 type_name_of(first.type).c_str());
-  }
+                 "first came from rank %d%s with tag %d, a value of type %s\n",
+                 info_.rank, unreceived, first->source,
+                 first->context == 0 ? "" : " of another communicator", first->tag,
+                 type_name_of(first->type).c_str());
   closed_ = true;
   link_->close();
 }

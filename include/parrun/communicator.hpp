@@ -31,8 +31,12 @@
 
 namespace parrun {
 
+template <class T>
+class channel;
+
 namespace detail {
 class comm_impl;
+class channel_core;
 
 /// A matched message whose bytes await decoding.
 struct received {
@@ -293,6 +297,14 @@ class communicator {
   /// The same ranks in a new communicator, whose messages never match this one's.
   communicator dup();
 
+  // --- channels (channel.hpp) -------------------------------------------------------------
+
+  /// Opens this rank's end of a typed channel with `peer` (or any_source: a fan-in channel
+  /// that receives from every other rank), identified by `id` (0..max_tag); `capacity` as in
+  /// Go (0: unbuffered). Both ranks open it with the same id, type and capacity.
+  template <class T>
+  parrun::channel<T> channel(int peer, int id, int capacity);
+
  private:
   friend class environment;
 
@@ -337,6 +349,9 @@ class communicator {
     if (has_value) decode_collective(out, result, exclusive ? "exscan" : "scan");
     return result;
   }
+
+  std::shared_ptr<detail::channel_core> open_channel(int peer, int id, int capacity,
+                                                    const detail::type_id& type);
 
   // Validation shared by the collectives (runtime/communicator.cpp).
   bool rank_at_root(int root, const char* op) const;

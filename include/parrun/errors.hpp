@@ -1,6 +1,7 @@
 #pragma once
 // The exceptions parrun throws, a small hierarchy you can catch by kind. Every message names
 // the operation, this rank, the peer and the tag where they apply.
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 
@@ -45,6 +46,27 @@ class peer_lost : public error {
 class timeout_error : public error {
  public:
   using error::error;
+};
+
+/// A channel was closed: receiving found it closed and drained, or sending on a closed end.
+class channel_closed : public error {
+ public:
+  using error::error;
+};
+
+/// A task of pool_map failed on some rank: names the rank and the input index.
+class task_error : public error {
+ public:
+  task_error(const std::string& what, int rank, std::size_t index)
+      : error(what), rank_(rank), index_(index) {}
+  /// The rank (of the pool's communicator) where the task failed.
+  int rank() const noexcept { return rank_; }
+  /// The index of the input whose task failed.
+  std::size_t index() const noexcept { return index_; }
+
+ private:
+  int rank_;
+  std::size_t index_;
 };
 
 /// The transport failed: a socket could not be created, bound or connected, or the launcher

@@ -1,0 +1,196 @@
+#include "channels/channel_impl.hpp"
+
+#include <parrun/errors.hpp>
+
+namespace parrun::detail {
+
+channel_impl::channel_impl(std::shared_ptr<comm_impl> comm, int peer, int id, int capacity,
+                           const type_id& type)
+    : comm_(std::move(comm)), peer_(peer), id_(id), capacity_(capacity), type_(type) {
+  const std::string op = "channel(peer=" + (peer == any_source ? std::string("any") : std::to_string(peer)) +
+                         ", id=" + std::to_string(id) + ")";
+  comm_->check_source(peer, op.c_str());
+  if (id < 0 || id > max_tag)
+    throw usage_error(op + " on rank " + std::to_string(comm_->rank()) + ": the id must be 0.." +
+                      std::to_string(max_tag));
+  if (capacity < 0)
+    throw usage_error(op + " on rank " + std::to_string(comm_->rank()) + ": capacity " +
+                      std::to_string(capacity) + " is negative");
+  if (!comm_->open_channel(peer, id))
+    throw usage_error(op + " on rank " + std::to_string(comm_->rank()) +
+                      ": a channel with this peer and id is already open on this rank");
+  closed_by_.assign(static_cast<std::size_t>(comm_->size()), 0);
+}
+
+channel_impl::~channel_impl() {
+  try {
+    close();  // a producer that forgets to close must not leave its consumer waiting
+  } catch (...) {
+    // The peer is gone; nothing to tell it.
+  }
+  comm_->close_channel(peer_, id_);
+}
+
+std::string channel_impl::describe(const char* op) const {
+  return std::string(op) + "(peer=" + (peer_ == any_source ? std::string("any") : std::to_string(peer_)) +
+         ", id=" + std::to_string(id_) + ") on rank " + std::to_string(comm_->rank());
+}
+
+void channel_impl::post(int dest, kind k, owned_bytes&& body) {
+  envelope env{comm_->context(lane::channel), k == kind::data ? type_.hash : 0, id_, comm_->rank(),
+               static_cast<std::uint32_t>(k), 0};
+  eng().post(comm_->world_of(dest), env, std::move(body));
+}
+
+void channel_impl::pump() {
+  matcher& m = eng().matching();
+  const match_key key{comm_->context(lane::channel), peer_, id_};
+  while (std::optional<frame> f = m.take(key)) {
+    const int source = f->env.source;
+    switch (static_cast<kind>(f->env.flags)) {
+      case kind::data:
+        queue_.push_back({source, std::move(f->body), f->env.type});
+        grant_offered_ = false;
+        break;
+      case kind::ack:
+        if (outstanding_ > 0) --outstanding_;
+        break;
+      case kind::grant:
+        ++grants_;
+        break;
+      case kind::close:
+        closed_by_[static_cast<std::size_t>(source)] = 1;
+        break;
+    }
+  }
+}
+
+void channel_impl::poll() {
+  eng().poll();
+  pump();
+}
+
+// --- sending ---------------------------------------------------------------------------------
+
+bool channel_impl::peer_gone_for_sending() const { return comm_->dest_unreachable(peer_); }
+
+void channel_impl::check_can_send(const char* op) {
+  if (peer_ == any_source)
+    throw usage_error(describe(op) + ": a fan-in channel (peer any_source) only receives");
+  if (send_closed_) throw channel_closed(describe(op) + ": this end of the channel was closed");
+  if (peer_gone_for_sending()) comm_->throw_gone(peer_, describe(op));
+}
+
+bool channel_impl::can_send() {
+  pump();
+  if (peer_ == any_source || send_closed_ || peer_gone_for_sending()) return true;  // fails at once
+  return capacity_ == 0 ? outstanding_ == 0 && grants_ > 0
+                        : outstanding_ < static_cast<std::uint64_t>(capacity_);
+}
+
+void channel_impl::send(owned_bytes&& value) {
+  pump();
+  check_can_send("send");
+  const std::uint64_t room = capacity_ == 0 ? 1 : static_cast<std::uint64_t>(capacity_);
+  const activity waiting{"channel send", "peer", peer_, "id", id_};
+  const int world = comm_->world_of(peer_);
+  eng().wait_until([&] { pump(); return outstanding_ < room || eng().silent(world); }, waiting);
+  if (outstanding_ >= room) comm_->throw_gone(peer_, describe("send"));
+  post(peer_, kind::data, std::move(value));
+  ++outstanding_;
+  if (capacity_ > 0) return;
+  // Unbuffered: complete only when the peer has received the value.
+  if (grants_ > 0) --grants_;
+  eng().wait_until([&] { pump(); return outstanding_ == 0 || eng().silent(world); }, waiting);
+  if (outstanding_ != 0) comm_->throw_gone(peer_, describe("send"));
+}
+
+bool channel_impl::try_send(owned_bytes&& value) {
+  poll();
+  check_can_send("try_send");
+  if (!can_send()) return false;
+  post(peer_, kind::data, std::move(value));
+  ++outstanding_;
+  if (capacity_ == 0 && grants_ > 0) --grants_;
+  return true;
+}
+
+void channel_impl::close() {
+  if (send_closed_ || peer_ == any_source) return;
+  send_closed_ = true;
+  if (!peer_gone_for_sending()) post(peer_, kind::close, owned_bytes{});
+}
+
+// --- receiving -------------------------------------------------------------------------------
+
+bool channel_impl::producer_done(int rank) const {
+  return closed_by_[static_cast<std::size_t>(rank)] != 0 || eng().silent(comm_->world_of(rank));
+}
+
+bool channel_impl::all_done() const {
+  if (peer_ != any_source) return producer_done(peer_);
+  for (int r = 0; r < comm_->size(); ++r)
+    if (r != comm_->rank() && !producer_done(r)) return false;
+  return comm_->size() > 1;
+}
+
+bool channel_impl::has_value() {
+  pump();
+  return !queue_.empty();
+}
+
+bool channel_impl::drained_and_closed() {
+  pump();
+  return queue_.empty() && all_done();
+}
+
+void channel_impl::check_peer_alive() {
+  if (peer_ != any_source && closed_by_[static_cast<std::size_t>(peer_)] == 0 &&
+      eng().died(comm_->world_of(peer_)))
+    comm_->throw_gone(peer_, describe("recv"));
+}
+
+void channel_impl::offer_grant() {
+  if (capacity_ != 0 || grant_offered_ || !queue_.empty()) return;
+  grant_offered_ = true;
+  for (int r = 0; r < comm_->size(); ++r)
+    if ((peer_ == any_source ? r != comm_->rank() : r == peer_) && !producer_done(r) &&
+        !comm_->dest_unreachable(r))
+      post(r, kind::grant, owned_bytes{});
+}
+
+received channel_impl::accept_front() {
+  arrived a = std::move(queue_.front());
+  queue_.pop_front();
+  post(a.source, kind::ack, owned_bytes{});
+  if (a.type != type_.hash)
+    throw type_mismatch(describe("recv") + ": " + comm_->name_rank(a.source) + " sent a value of type " +
+                        type_name_of(a.type) + ", but this end receives " + type_name(type_));
+  return received{status(a.source, id_, a.body.size(), a.type), std::move(a.body)};
+}
+
+std::optional<received> channel_impl::try_take() {
+  poll();
+  if (queue_.empty()) return std::nullopt;
+  return accept_front();
+}
+
+std::optional<received> channel_impl::take(const clock::time_point* deadline) {
+  pump();
+  if (queue_.empty()) {
+    offer_grant();
+    eng().wait_until([&] { pump(); return !queue_.empty() || all_done(); },
+                     activity{"channel recv", "peer", peer_, "id", id_}, deadline);
+  }
+  if (!queue_.empty()) return accept_front();
+  if (!all_done()) return std::nullopt;  // the deadline passed
+  check_peer_alive();
+  throw channel_closed(describe("recv") + ": the channel is closed and every value sent was received");
+}
+
+bool wait_on_channels(channel_core& on, const std::function<bool()>& ready,
+                      const std::chrono::steady_clock::time_point* deadline) {
+  return static_cast<channel_impl&>(on).eng().wait_until(ready, activity{"select"}, deadline);
+}
+
+}  // namespace parrun::detail
