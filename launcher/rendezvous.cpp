@@ -78,9 +78,12 @@ std::optional<int> rendezvous::handle(const std::string& routing_id, const std::
       send(routing_id, wire::encode(wire::kind::finalized, wire::empty{}));
       for (int q = 0; q < size(); ++q) {
         const auto i = static_cast<std::size_t>(q);
-        if (q == rank || i >= counts.sent.size() || i >= counts.arrived.size()) continue;
+        if (q == rank || i >= counts.sent.size() || i >= counts.arrived.size() ||
+            i >= counts.values_arrived.size())
+          continue;
         send_to(q, wire::encode(wire::kind::peer_finished,
-                                wire::peer_finished{rank, counts.sent[i], counts.arrived[i]}));
+                                wire::peer_finished{rank, counts.sent[i], counts.arrived[i],
+                                                    counts.values_arrived[i]}));
       }
       break;
     }

@@ -52,7 +52,11 @@ engine::~engine() { link_->close(); }
 std::uint64_t engine::post(int world_dest, envelope env, owned_bytes&& body) {
   env.world_source = static_cast<std::uint32_t>(info_.rank);
   if (world_dest != info_.rank) {
-    if (env.context != engine_context) ++peers_[static_cast<std::size_t>(world_dest)].sent;
+    if (env.context != engine_context) {
+      peer& to = peers_[static_cast<std::size_t>(world_dest)];
+      ++to.sent;
+      to.values_sent += env.type != 0;
+    }
     return link_->post(world_dest, env, std::move(body));
   }
   matcher_.deliver(frame{env, payload::adopt(std::move(body))});
@@ -95,6 +99,7 @@ void engine::on_frame(frame&& f) {
   peer& from = peers_[f.env.world_source];
   if (f.env.context != engine_context) {
     ++from.arrived;
+    from.values_arrived += f.env.type != 0;
     matcher_.deliver(std::move(f));
   } else if (f.env.tag == fin_tag) {
     link_->post(static_cast<int>(f.env.world_source),
@@ -202,6 +207,7 @@ void engine::finalize() {
     for (const peer& p : peers_) {
       counts.sent.push_back(p.sent);
       counts.arrived.push_back(p.arrived);
+      counts.values_arrived.push_back(p.values_arrived);
     }
     link_->send_control(wire::encode(wire::kind::finalize, counts));
     wait_until([this] { return finalized_; }, activity{"finalize (waiting for the launcher)"});
@@ -227,11 +233,12 @@ void engine::finalize() {
 void engine::warn_about_lost_messages() const {
   for (int r = 0; r < info_.size; ++r) {
     const peer& p = peers_[static_cast<std::size_t>(r)];
-    if (p.finished && p.sent > p.finished->arrived_from_you)
+    if (p.finished && p.values_sent > p.finished->values_arrived_from_you)
       std::fprintf(stderr,
                    "parrun: rank %d: warning: %llu message(s) sent to rank %d were never "
                    "received: it finished first\n",
-                   info_.rank, static_cast<unsigned long long>(p.sent - p.finished->arrived_from_you), r);
+                   info_.rank,
+                   static_cast<unsigned long long>(p.values_sent - p.finished->values_arrived_from_you), r);
   }
 }
 

@@ -85,8 +85,10 @@ class engine final : private frame_sink {
 
  private:
   struct peer {
-    std::uint64_t sent = 0;     // data frames sent to it
-    std::uint64_t arrived = 0;  // data frames that arrived from it
+    std::uint64_t sent = 0;            // data frames sent to it
+    std::uint64_t arrived = 0;         // data frames that arrived from it
+    std::uint64_t values_sent = 0;     // of the frames sent, typed values (not protocol frames)
+    std::uint64_t values_arrived = 0;  // of the frames arrived, typed values
     bool fin_acked = false;
     std::optional<std::string> lost;              // why it died
     std::optional<wire::peer_finished> finished;  // its final counts

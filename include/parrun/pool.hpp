@@ -11,6 +11,7 @@
 // parrun::peer_lost (observable when the job runs with --continue-on-failure; otherwise the
 // launcher ends the whole job).
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -109,6 +110,7 @@ void pool_root(communicator& pool, const std::vector<In>& inputs, Fn& fn, const 
   const std::size_t n = inputs.size();
   const std::size_t chunk = opt.chunksize > 0 ? opt.chunksize : std::max<std::size_t>(1, (n + 4 * static_cast<std::size_t>(p) - 1) / (4 * static_cast<std::size_t>(p)));
   std::size_t next = 0, done = 0, busy = 0;  // next input to hand out; results in; chunks out
+  std::vector<char> working(static_cast<std::size_t>(p), 0);  // has a chunk out (one at most)
 
   auto stop_all = [&](const pool_stop_message& why) {
     for (int r = 0; r < p; ++r)
@@ -122,6 +124,7 @@ void pool_root(communicator& pool, const std::vector<In>& inputs, Fn& fn, const 
                                                            inputs.begin() + static_cast<std::ptrdiff_t>(next + len))));
     next += len;
     ++busy;
+    working[static_cast<std::size_t>(worker)] = 1;
     return true;
   };
   auto fail = [&](int rank, std::uint64_t index, const std::string& what) {
@@ -133,6 +136,7 @@ void pool_root(communicator& pool, const std::vector<In>& inputs, Fn& fn, const 
   auto take_result = [&](int source) {
     auto result = pool.recv<pool_result_message<R>>(source, pool_result);
     --busy;
+    working[static_cast<std::size_t>(source)] = 0;
     for (std::size_t i = 0; i < result.values.size(); ++i) deliver(result.first + i, std::move(result.values[i]));
     done += result.values.size();
     if (result.failed) fail(source, result.failed_index, result.what);
@@ -142,11 +146,17 @@ void pool_root(communicator& pool, const std::vector<In>& inputs, Fn& fn, const 
   try {
     for (int r = 0; r < p; ++r)
       if (r != me) hand_out(r);
-    // The root's own chunk, computed one input at a time between serving the workers.
+    // The root's own chunk, computed one input at a time, serving the workers in between:
+    // at most every 100 us, so that polling costs little next to small inputs while a worker
+    // that finished waits for its next chunk no longer than one input.
     std::size_t mine = 0, mine_end = 0;
     const bool root_works = opt.root_works || p == 1;
+    auto served = std::chrono::steady_clock::now() - std::chrono::seconds(1);
     while (done < n) {
-      while (const auto st = pool.iprobe(any_source, pool_result)) take_result(st->source());
+      if (p > 1 && std::chrono::steady_clock::now() - served > std::chrono::microseconds(100)) {
+        while (const auto st = pool.iprobe(any_source, pool_result)) take_result(st->source());
+        served = std::chrono::steady_clock::now();
+      }
       if (root_works && mine == mine_end && next < n) {
         mine = next;
         mine_end = next = std::min(n, next + chunk);
@@ -167,14 +177,16 @@ void pool_root(communicator& pool, const std::vector<In>& inputs, Fn& fn, const 
   } catch (const peer_lost& e) {
     const int lost = e.rank();
     pool_stop_message why{2, lost, 0, e.what()};
-    for (int r = 0; r < p; ++r)
-      if (r != me) {
-        try {
-          pool.send(r, pool_stop, why);
-        } catch (const peer_lost&) {
-          // that one is gone too
-        }
+    for (int r = 0; r < p; ++r) {
+      if (r == me) continue;
+      try {
+        pool.send(r, pool_stop, why);
+        // Take the result a survivor is still computing, so that nothing is left unreceived.
+        if (working[static_cast<std::size_t>(r)] != 0) pool.recv<pool_result_message<R>>(r, pool_result);
+      } catch (const peer_lost&) {
+        // that one is gone too
       }
+    }
     throw peer_lost(std::string("pool: a worker is gone: ") + e.what(), lost);
   }
   stop_all({});

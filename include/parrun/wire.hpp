@@ -102,16 +102,18 @@ struct peer_lost {
 };
 
 struct finalize {
-  std::vector<std::uint64_t> sent;     ///< data frames this rank sent, by destination rank
-  std::vector<std::uint64_t> arrived;  ///< data frames that arrived here, by source rank
-  template <class A> void serialize(A& a) { a(sent, arrived); }
+  std::vector<std::uint64_t> sent;            ///< data frames this rank sent, by destination rank
+  std::vector<std::uint64_t> arrived;         ///< data frames that arrived here, by source rank
+  std::vector<std::uint64_t> values_arrived;  ///< of those, typed values (not protocol frames)
+  template <class A> void serialize(A& a) { a(sent, arrived, values_arrived); }
 };
 
 struct peer_finished {
   std::int32_t rank = -1;
-  std::uint64_t sent_to_you = 0;       ///< frames it sent to the recipient, all on their way
-  std::uint64_t arrived_from_you = 0;  ///< frames from the recipient that reached it
-  template <class A> void serialize(A& a) { a(rank, sent_to_you, arrived_from_you); }
+  std::uint64_t sent_to_you = 0;              ///< frames it sent to the recipient, all on their way
+  std::uint64_t arrived_from_you = 0;         ///< frames from the recipient that reached it
+  std::uint64_t values_arrived_from_you = 0;  ///< of those, typed values
+  template <class A> void serialize(A& a) { a(rank, sent_to_you, arrived_from_you, values_arrived_from_you); }
 };
 
 struct refused {

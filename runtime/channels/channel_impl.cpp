@@ -33,7 +33,11 @@ channel_impl::~channel_impl() {
 
 std::string channel_impl::describe(const char* op) const {
   return std::string(op) + "(peer=" + (peer_ == any_source ? std::string("any") : std::to_string(peer_)) +
-         ", id=" + std::to_string(id_) + ") on rank " + std::to_string(comm_->rank());
+         ", id=" + std::to_string(id_) + ")";
+}
+
+std::string channel_impl::where(const char* op) const {
+  return describe(op) + " on rank " + std::to_string(comm_->rank());
 }
 
 void channel_impl::post(int dest, kind k, owned_bytes&& body) {
@@ -76,8 +80,8 @@ bool channel_impl::peer_gone_for_sending() const { return comm_->dest_unreachabl
 
 void channel_impl::check_can_send(const char* op) {
   if (peer_ == any_source)
-    throw usage_error(describe(op) + ": a fan-in channel (peer any_source) only receives");
-  if (send_closed_) throw channel_closed(describe(op) + ": this end of the channel was closed");
+    throw usage_error(where(op) + ": a fan-in channel (peer any_source) only receives");
+  if (send_closed_) throw channel_closed(where(op) + ": this end of the channel was closed");
   if (peer_gone_for_sending()) comm_->throw_gone(peer_, describe(op));
 }
 
@@ -164,7 +168,7 @@ received channel_impl::accept_front() {
   queue_.pop_front();
   post(a.source, kind::ack, owned_bytes{});
   if (a.type != type_.hash)
-    throw type_mismatch(describe("recv") + ": " + comm_->name_rank(a.source) + " sent a value of type " +
+    throw type_mismatch(where("recv") + ": " + comm_->name_rank(a.source) + " sent a value of type " +
                         type_name_of(a.type) + ", but this end receives " + type_name(type_));
   return received{status(a.source, id_, a.body.size(), a.type), std::move(a.body)};
 }
@@ -185,7 +189,7 @@ std::optional<received> channel_impl::take(const clock::time_point* deadline) {
   if (!queue_.empty()) return accept_front();
   if (!all_done()) return std::nullopt;  // the deadline passed
   check_peer_alive();
-  throw channel_closed(describe("recv") + ": the channel is closed and every value sent was received");
+  throw channel_closed(where("recv") + ": the channel is closed and every value sent was received");
 }
 
 bool wait_on_channels(channel_core& on, const std::function<bool()>& ready,

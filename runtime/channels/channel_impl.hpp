@@ -61,7 +61,8 @@ class channel_impl final : public channel_core {
   bool producer_done(int rank) const;
   bool all_done() const;
   bool peer_gone_for_sending() const;
-  std::string describe(const char* op) const;
+  std::string describe(const char* op) const;  // "send(peer=1, id=3)"
+  std::string where(const char* op) const;     // the same, "on rank 0"
   void check_can_send(const char* op);
 
   std::shared_ptr<comm_impl> comm_;

@@ -22,3 +22,13 @@ parrun_add_test(NAME example.07_sample_sort COMMAND $<TARGET_FILE:07_sample_sort
 foreach(np 1 3 4)
   set_tests_properties(example.07_sample_sort.${np}ranks PROPERTIES PASS_REGULAR_EXPRESSION "matches std::sort")
 endforeach()
+parrun_add_test(NAME example.04_channels_pipeline COMMAND $<TARGET_FILE:04_channels_pipeline> 20000 NP 3 4 8 TIMEOUT 60)
+foreach(np 3 4 8)
+  set_tests_properties(example.04_channels_pipeline.${np}ranks PROPERTIES PASS_REGULAR_EXPRESSION
+    "collected 20000 results from [0-9]+ workers: the longest Collatz sequence below 20001 starts at 17647 \\(278 steps\\)")
+endforeach()
+parrun_add_test(NAME example.05_pool_primes COMMAND $<TARGET_FILE:05_pool_primes> 200000 300 NP 1 2 4 TIMEOUT 60)
+foreach(np 1 2 4)
+  set_tests_properties(example.05_pool_primes.${np}ranks PROPERTIES PASS_REGULAR_EXPRESSION
+    "primes below N \\(blocks of 1000\\): same as sequential, result 17984.*\nresize 10,000 images: same as sequential")
+endforeach()
