@@ -3,6 +3,7 @@
 //   parrun -n 2 parrun_bench latency      8-byte ping-pong: one-way latency (µs, mean)
 //   parrun -n 2 parrun_bench bandwidth    16 MiB messages streamed rank 0 -> 1 (MB/s)
 //   parrun -n P parrun_bench collectives  allreduce 8 B and 8 MiB, broadcast 1 MiB (µs per call)
+//   parrun -n 2 parrun_bench channels     8-byte round trip over a channel, capacity 0 and 64 (µs)
 // Times are the slowest rank's, after warm-up. Every line is "name value unit".
 #include <algorithm>
 #include <chrono>
@@ -91,6 +92,29 @@ void collectives(parrun::communicator& w) {
   }
 }
 
+void channels(parrun::communicator& w) {
+  if (w.rank() > 1) return;
+  const int peer = 1 - w.rank();
+  for (int capacity : {0, 64}) {
+    auto ch = w.channel<std::uint64_t>(peer, capacity, capacity);
+    std::uint64_t x = 7;
+    auto round = [&] {
+      if (w.rank() == 0) {
+        ch.send(x);
+        x = ch.recv();
+      } else {
+        x = ch.recv();
+        ch.send(x);
+      }
+    };
+    for (int i = 0; i < 200; ++i) round();
+    const int n = 3000;
+    const auto t = clock_type::now();
+    for (int i = 0; i < n; ++i) round();
+    if (w.rank() == 0) std::printf("channel_rtt_cap%d %.1f us\n", capacity, seconds_since(t) / n * 1e6);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -100,5 +124,6 @@ int main(int argc, char** argv) {
   if (what == "latency") latency(world);
   else if (what == "bandwidth") bandwidth(world);
   else if (what == "collectives") collectives(world);
-  else if (world.rank() == 0) std::fprintf(stderr, "usage: parrun_bench latency|bandwidth|collectives\n");
+  else if (what == "channels") channels(world);
+  else if (world.rank() == 0) std::fprintf(stderr, "usage: parrun_bench latency|bandwidth|collectives|channels\n");
 }
