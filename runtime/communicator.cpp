@@ -38,13 +38,13 @@ struct posted_guard {
 
 received accept(const comm_impl& comm, frame&& f, const type_id& want, const char* op, int source,
                 int tag) {
-  if (f.env.type != want.hash)
-    throw type_mismatch(op_name(op, "source", source, "tag", tag) + " on rank " +
-                        std::to_string(comm.rank()) + ": the message from " +
-                        comm.name_rank(f.env.source) + " with tag " + std::to_string(f.env.tag) +
-                        " is of type " + type_name_of(f.env.type) + ", but it was received as " +
-                        type_name(want));
-  return received{status_of(f), std::move(f.body)};
+  if (f.env.type == want.hash) return received{status_of(f), std::move(f.body)};
+  const envelope env = f.env;
+  comm.eng().matching().put_back(std::move(f));
+  throw type_mismatch(op_name(op, "source", source, "tag", tag) + " on rank " + std::to_string(comm.rank()) +
+                      ": the message from " + comm.name_rank(env.source) + " with tag " +
+                      std::to_string(env.tag) + " is of type " + type_name_of(env.type) +
+                      ", but it was received as " + type_name(want) + " (the message stays queued)");
 }
 
 bool send_request::ready() const {
@@ -69,7 +69,9 @@ recv_request::recv_request(std::shared_ptr<comm_impl> comm, int source, int tag,
 }
 
 recv_request::~recv_request() {
+  // Abandoned: a pending receive withdraws; a matched message nobody took goes back.
   if (!posted_.matched) eng().matching().cancel(posted_);
+  else if (!finished_) eng().matching().put_back(std::move(*posted_.matched));
 }
 
 bool recv_request::ready() const { return posted_.matched.has_value() || comm_->source_silent(source_); }
@@ -79,6 +81,7 @@ status recv_request::finish() {
     eng().matching().cancel(posted_);
     comm_->throw_gone(comm_->culprit(source_), op_name("irecv", "source", source_, "tag", tag_));
   }
+  finished_ = true;
   frame f = std::move(*posted_.matched);
   return complete_(accept(*comm_, std::move(f), type_, "irecv", source_, tag_));
 }
@@ -269,7 +272,8 @@ status request::wait_for(std::chrono::nanoseconds timeout) {
   detail::request_state& s = *state_;
   const clock::time_point deadline = clock::now() + timeout;
   if (!s.eng().wait_until([&] { return s.ready(); }, s.what(), &deadline))
-    throw timeout_error(s.what().describe() + ": not complete after " +
+    throw timeout_error(s.what().describe() + " on rank " + std::to_string(s.eng().rank()) +
+                        ": not complete after " +
                         std::to_string(std::chrono::duration<double>(timeout).count()) + " s");
   return wait();
 }

@@ -86,7 +86,10 @@ bool engine::wait_until(const std::function<bool()>& done, const activity& what,
     const clock::time_point now = clock::now();
     std::chrono::milliseconds timeout(-1);
     if (deadline != nullptr) {
-      if (now >= *deadline) return done();
+      if (now >= *deadline) {
+        link_->progress(std::chrono::milliseconds(0), *this);  // even a zero timeout looks once
+        return done();
+      }
       timeout = std::chrono::ceil<std::chrono::milliseconds>(*deadline - now);
     }
     if (now < spin_until) timeout = std::chrono::milliseconds(0);

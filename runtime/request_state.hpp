@@ -47,7 +47,9 @@ class send_request final : public request_state {
   status status_;
 };
 
-/// Checks a matched frame's type against the receiver's; throws type_mismatch naming both.
+/// Checks a matched frame's type against the receiver's and takes its bytes; on a mismatch the
+/// frame goes back to the matcher (a receive of the right type can still have it) and
+/// type_mismatch names both types.
 received accept(const comm_impl& comm, frame&& f, const type_id& want, const char* op, int source,
                 int tag);
 
@@ -62,6 +64,7 @@ class recv_request final : public request_state {
 
  private:
   posted_receive posted_;
+  bool finished_ = false;
   int source_;
   int tag_;
   const type_id& type_;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string_view>
+#include <vector>
 #include <unordered_map>
 
 #include <parrun/detail/type_id.hpp>
@@ -23,15 +24,79 @@ registry& the_registry() {
   return r;
 }
 
-// Removes every ", <prefix>...>" template argument (balanced), e.g. default allocators.
-void erase_default_arguments(std::string& s, std::string_view prefix) {
-  for (std::size_t at = s.find(prefix); at != std::string::npos; at = s.find(prefix, at)) {
-    std::size_t end = at + prefix.size();
-    for (int depth = 1; end < s.size() && depth > 0; ++end) {
-      if (s[end] == '<') ++depth;
-      if (s[end] == '>') --depth;
+// A demangled type name as a tree: "std::map<int, std::less<int> >" is map with two arguments.
+struct type_node {
+  std::string name;  // text before '<' (or the whole argument), trimmed
+  std::vector<type_node> args;
+  bool templated = false;
+  std::string suffix;  // what follows '>' ("const", "*", ...)
+};
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return std::string(s);
+}
+
+type_node parse(std::string_view s, std::size_t& at) {
+  type_node n;
+  const std::size_t from = at;
+  while (at < s.size() && s[at] != '<' && s[at] != ',' && s[at] != '>') ++at;
+  n.name = trim(s.substr(from, at - from));
+  if (at < s.size() && s[at] == '<') {
+    n.templated = true;
+    ++at;
+    for (;;) {
+      n.args.push_back(parse(s, at));
+      if (at >= s.size()) break;
+      if (s[at] == ',') {
+        ++at;
+        continue;
+      }
+      ++at;  // '>'
+      break;
     }
-    s.erase(at, end - at);
+    const std::size_t tail = at;
+    while (at < s.size() && s[at] != ',' && s[at] != '>') ++at;
+    n.suffix = trim(s.substr(tail, at - tail));
+  }
+  return n;
+}
+
+std::string print(const type_node& n) {
+  std::string out = n.name;
+  if (n.templated) {
+    out += "<";
+    for (std::size_t i = 0; i < n.args.size(); ++i) out += (i ? ", " : "") + print(n.args[i]);
+    out += ">";
+    if (!n.suffix.empty()) out += " " + n.suffix;
+  }
+  return out;
+}
+
+// Whether `arg` is the standard library's default for a trailing template argument of a
+// container whose first argument is `first`: std::allocator<...>, std::char_traits<first>,
+// std::less<first>, std::hash<first>, std::equal_to<first>. Others (std::less<void>, a custom
+// allocator) stay: two different types must never print the same.
+bool is_default_argument(const type_node& arg, const std::string& first) {
+  if (!arg.templated || arg.args.size() != 1) return false;
+  if (arg.name == "std::allocator") return true;
+  const bool of_first = print(arg.args[0]) == first;
+  return of_first && (arg.name == "std::char_traits" || arg.name == "std::less" ||
+                      arg.name == "std::hash" || arg.name == "std::equal_to");
+}
+
+void simplify(type_node& n) {
+  for (type_node& a : n.args) simplify(a);
+  const std::string_view inline_ns = "std::__cxx11::";
+  if (n.name.compare(0, inline_ns.size(), inline_ns) == 0) n.name = "std::" + n.name.substr(inline_ns.size());
+  if (n.args.size() >= 2) {
+    const std::string first = print(n.args[0]);
+    while (n.args.size() > 1 && is_default_argument(n.args.back(), first)) n.args.pop_back();
+    // std::map's allocator is of pair<const K, V>, after a comparator that may have gone.
+  }
+  if (n.name == "std::basic_string" && n.args.size() == 1 && print(n.args[0]) == "char") {
+    n = type_node{"std::string", {}, false, n.suffix};
   }
 }
 
@@ -41,16 +106,13 @@ std::string demangle(const char* mangled) {
   std::unique_ptr<char, void (*)(void*)> readable(
       abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
   if (status != 0 || !readable) return mangled;
-  std::string s = readable.get();
-  const std::string_view long_string =
-      "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >";
-  for (std::size_t at = s.find(long_string); at != std::string::npos; at = s.find(long_string))
-    s.replace(at, long_string.size(), "std::string");
-  for (std::string_view p : {", std::allocator<", ", std::less<", ", std::hash<", ", std::equal_to<",
-                             ", std::char_traits<"})
-    erase_default_arguments(s, p);
-  for (std::size_t at = s.find(" >"); at != std::string::npos; at = s.find(" >")) s.erase(at, 1);
-  return s;
+  std::string_view text = readable.get();
+  if (text.find('(') != std::string_view::npos) return std::string(text);  // functions: as they are
+  std::size_t at = 0;
+  type_node root = parse(text, at);
+  if (at != text.size()) return std::string(text);  // not a plain type name: keep it whole
+  simplify(root);
+  return print(root);
 }
 
 }  // namespace

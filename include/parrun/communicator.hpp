@@ -16,6 +16,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 
@@ -44,11 +46,26 @@ struct received {
   payload body;
 };
 
-/// The type a value is sent as: C strings travel as std::string, everything else as itself.
+/// The type a value is sent as: C strings and string views travel as strings (a view's own
+/// bytes are a pointer into the sender's memory), everything else as itself.
 template <class T>
 struct message_type {
   using type = std::remove_cvref_t<T>;
 };
+template <class C, class Tr>
+struct message_type<std::basic_string_view<C, Tr>> {
+  using type = std::basic_string<C, Tr>;
+};
+template <class C, class Tr>
+struct message_type<const std::basic_string_view<C, Tr>> : message_type<std::basic_string_view<C, Tr>> {};
+template <class C, class Tr>
+struct message_type<std::basic_string_view<C, Tr>&> : message_type<std::basic_string_view<C, Tr>> {};
+template <class C, class Tr>
+struct message_type<const std::basic_string_view<C, Tr>&> : message_type<std::basic_string_view<C, Tr>> {};
+template <class T>
+inline constexpr bool is_string_view_v = false;
+template <class C, class Tr>
+inline constexpr bool is_string_view_v<std::basic_string_view<C, Tr>> = true;
 template <class T>
   requires(std::is_same_v<std::remove_cvref_t<T>, const char*> ||
            std::is_same_v<std::remove_cvref_t<T>, char*> ||
@@ -64,7 +81,17 @@ using message_type_t = typename message_type<T>::type;
 template <class T>
 owned_bytes encode_message(T&& value) {
   using M = message_type_t<T>;
-  if constexpr (std::is_same_v<M, std::string> && !std::is_same_v<std::remove_cvref_t<T>, std::string>) {
+  using U = std::remove_cvref_t<T>;
+  if constexpr (is_string_view_v<U>) {
+    owned_bytes out;
+    out.append(value.data(), value.size() * sizeof(typename U::value_type));
+    return out;
+  } else if constexpr (std::is_array_v<U> && std::is_same_v<M, std::string>) {
+    // A char array: up to its first NUL, and never past its end.
+    owned_bytes out;
+    out.append(value, strnlen(value, std::extent_v<U>));
+    return out;
+  } else if constexpr (std::is_same_v<M, std::string> && !std::is_same_v<U, std::string>) {
     const char* s = value;
     owned_bytes out;
     out.append(s, std::char_traits<char>::length(s));

@@ -5,6 +5,7 @@
 namespace parrun::detail {
 
 void matcher::deliver(frame&& f) {
+  f.arrival = ++arrivals_;
   for (auto it = posted_.begin(); it != posted_.end(); ++it) {
     if (matches((*it)->key, f.env)) {
       (*it)->matched.emplace(std::move(f));
@@ -13,6 +14,12 @@ void matcher::deliver(frame&& f) {
     }
   }
   unexpected_.push_back(std::move(f));
+}
+
+void matcher::put_back(frame&& f) {
+  auto later = std::find_if(unexpected_.begin(), unexpected_.end(),
+                            [&](const frame& g) { return g.arrival > f.arrival; });
+  unexpected_.insert(later, std::move(f));
 }
 
 bool matcher::post(posted_receive& r) {

@@ -24,7 +24,7 @@ struct match_key {
 /// Whether `env` satisfies `key`. any_tag matches user tags only (>= 0).
 inline bool matches(const match_key& key, const envelope& env) noexcept {
   return key.context == env.context && (key.source == any_source || key.source == env.source) &&
-         (key.tag == env.tag || (key.tag == any_tag && env.tag >= 0));
+         (key.tag == any_tag ? env.tag >= 0 : key.tag == env.tag);
 }
 
 /// A receive waiting for its frame.
@@ -46,12 +46,16 @@ class matcher {
   const frame* find(const match_key& key) const;
   /// Removes and returns the earliest unexpected frame matching `key`.
   std::optional<frame> take(const match_key& key);
+  /// Returns a frame that was matched but not consumed (its receive failed, or was abandoned)
+  /// to the unexpected queue, in its original arrival position.
+  void put_back(frame&& f);
   /// Frames that arrived and were not received yet.
   const std::list<frame>& unexpected() const noexcept { return unexpected_; }
 
  private:
   std::list<frame> unexpected_;
   std::list<posted_receive*> posted_;
+  std::uint64_t arrivals_ = 0;
 };
 
 }  // namespace parrun::detail

@@ -31,6 +31,7 @@ static_assert(sizeof(envelope) == 32, "the envelope is part of the wire format")
 struct frame {
   envelope env;
   payload body;
+  std::uint64_t arrival = 0;  ///< its place in arrival order (set by the matcher)
 };
 
 /// Receives what a transport's progress() brings in.

@@ -7,7 +7,10 @@
 #include <cstddef>
 #include <cstring>
 #include <istream>
+#include <new>
+#include <stdexcept>
 #include <ostream>
+#include <span>
 #include <streambuf>
 #include <string>
 #include <type_traits>
@@ -49,6 +52,11 @@ template <class C, class Tr, class A>
 struct is_raw_vector<std::basic_string<C, Tr, A>> : std::bool_constant<is_raw_value_v<C>> {};
 template <class T>
 inline constexpr bool is_raw_vector_v = is_raw_vector<T>::value;
+
+template <class T>
+struct is_span : std::false_type {};
+template <class E, std::size_t N>
+struct is_span<std::span<E, N>> : std::true_type {};
 
 /// How a type travels.
 enum class encoding { raw_value, raw_vector, archive };
@@ -95,6 +103,8 @@ class bytes_istreambuf : public std::streambuf {
 template <class T>
 void encode_into(owned_bytes& out, const T& value) {
   static_assert(!std::is_pointer_v<T>, "parrun cannot send a pointer: send the value it points to");
+  static_assert(!is_span<T>::value, "parrun cannot send a std::span (its bytes point into this "
+                                    "process): send a std::vector of the elements");
   if constexpr (encoding_of<T>() == encoding::raw_value) {
     out.append(&value, sizeof(T));
   } else if constexpr (encoding_of<T>() == encoding::raw_vector) {
@@ -156,6 +166,12 @@ void decode(const std::byte* data, std::size_t size, T& out) {
     } catch (const cereal::Exception& e) {
       throw truncation_error("the message's " + std::to_string(size) +
                              " bytes do not decode: " + e.what());
+    } catch (const std::length_error& e) {  // a corrupt length prefix, far beyond the bytes
+      throw truncation_error("the message's " + std::to_string(size) +
+                             " bytes do not decode: a length in them is impossible (" + e.what() + ")");
+    } catch (const std::bad_alloc&) {
+      throw truncation_error("the message's " + std::to_string(size) +
+                             " bytes do not decode: a length in them asks for more memory than exists");
     }
     if (buf.remaining() != 0)
       throw truncation_error(std::to_string(buf.remaining()) + " of the message's " +

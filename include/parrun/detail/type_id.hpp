@@ -17,7 +17,7 @@ struct type_id {
 
 /// FNV-1a, 64 bit.
 constexpr std::uint64_t fingerprint_of(const char* s) noexcept {
-  std::uint64_t h = 1469598103934665603ull;
+  std::uint64_t h = 14695981039346656037ull;  // the offset basis
   for (; *s != '\0'; ++s) {
     h ^= static_cast<unsigned char>(*s);
     h *= 1099511628211ull;

@@ -1,0 +1,25 @@
+# Point-to-point messaging under the real launcher (tests/integration/test_p2p.cpp and friends).
+add_executable(test_p2p ${CMAKE_CURRENT_LIST_DIR}/test_p2p.cpp)
+target_link_libraries(test_p2p PRIVATE parrun_rank_gtest_main parrun_warnings)
+parrun_add_test(NAME p2p COMMAND $<TARGET_FILE:test_p2p> NP 1 2 4 8 TIMEOUT 120)
+
+# Flood: thousands of checksummed messages of random sizes between every pair of ranks.
+add_executable(test_flood ${CMAKE_CURRENT_LIST_DIR}/test_flood.cpp)
+target_link_libraries(test_flood PRIVATE parrun_rank_gtest_main parrun_warnings)
+parrun_add_test(NAME p2p.flood COMMAND $<TARGET_FILE:test_flood> NP 2 4 8 TIMEOUT 120)
+
+# A blocked rank sleeps: under 5% of a core while blocked for seconds, also with 8 ranks on 2 cores.
+add_executable(test_blocking_cpu ${CMAKE_CURRENT_LIST_DIR}/test_blocking_cpu.cpp)
+target_link_libraries(test_blocking_cpu PRIVATE parrun_rank_gtest_main parrun_warnings)
+parrun_add_test(NAME p2p.blocking_cpu COMMAND $<TARGET_FILE:test_blocking_cpu> NP 2 8 TIMEOUT 90
+                LABELS slow)
+
+# Singleton: a program started without parrun is rank 0 of 1; with PARRUN_RENDEZVOUS set and no
+# launcher answering it fails loudly. The failing cases run p2p_jobs/singleton_job as a child.
+add_executable(p2p_singleton_job ${CMAKE_CURRENT_LIST_DIR}/p2p_jobs/singleton_job.cpp)
+target_link_libraries(p2p_singleton_job PRIVATE parrun::parrun parrun_warnings)
+add_executable(test_singleton ${CMAKE_CURRENT_LIST_DIR}/test_singleton.cpp)
+target_link_libraries(test_singleton PRIVATE parrun::parrun GTest::gtest_main parrun_warnings)
+target_compile_definitions(test_singleton PRIVATE SINGLETON_JOB="$<TARGET_FILE:p2p_singleton_job>")
+add_dependencies(test_singleton p2p_singleton_job)
+gtest_discover_tests(test_singleton TEST_PREFIX p2p. PROPERTIES LABELS integration TIMEOUT 60)
