@@ -7,17 +7,11 @@ parrun_add_test(NAME collectives COMMAND $<TARGET_FILE:test_collectives> NP 1 2 
 # would report one, and the expected text would be missing).
 add_executable(coll_misuse coll_jobs/coll_misuse.cpp)
 target_link_libraries(coll_misuse PRIVATE parrun::parrun parrun_warnings)
-foreach(case
-    "lengths|4|usage_error: allreduce.* element-wise reduction of different lengths"
-    "parts|3|usage_error: scatter on rank 0: parts has 5 elements, but the communicator has 3 ranks"
-    "mismatch|2|usage_error: allreduce.* rank 0 is in broadcast instead: the ranks called different collectives"
-    "types|2|type_mismatch: broadcast.* rank 0 passed a value of type int, but this rank one of type double")
-  string(REPLACE "|" ";" parts "${case}")
-  list(GET parts 0 mode)
-  list(GET parts 1 np)
-  list(GET parts 2 expected)
-  add_test(NAME collectives.misuse.${mode}
-           COMMAND $<TARGET_FILE:parrun_launcher> -n ${np} --timeout 20 $<TARGET_FILE:coll_misuse> ${mode})
-  set_tests_properties(collectives.misuse.${mode} PROPERTIES TIMEOUT 40 LABELS integration
-                       PASS_REGULAR_EXPRESSION "${expected}")
-endforeach()
+parrun_expect_output(NAME collectives.misuse.lengths NP 4 COMMAND $<TARGET_FILE:coll_misuse> lengths
+  EXPECT "usage_error: allreduce.* element-wise reduction of different lengths")
+parrun_expect_output(NAME collectives.misuse.parts NP 3 COMMAND $<TARGET_FILE:coll_misuse> parts
+  EXPECT "usage_error: scatter on rank 0: parts has 5 elements, but the communicator has 3 ranks")
+parrun_expect_output(NAME collectives.misuse.mismatch NP 2 COMMAND $<TARGET_FILE:coll_misuse> mismatch
+  EXPECT "usage_error: allreduce.* rank 0 is in broadcast instead: the ranks called different collectives")
+parrun_expect_output(NAME collectives.misuse.types NP 2 COMMAND $<TARGET_FILE:coll_misuse> types
+  EXPECT "type_mismatch: broadcast.* rank 0 passed a value of type int, but this rank one of type double")
