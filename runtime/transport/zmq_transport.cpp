@@ -56,8 +56,9 @@ bool zmq_transport::try_send(peer& p, const envelope& env, owned_bytes& body) {
   zmq::message_t head(&env, sizeof env);
   if (!p.out->send(head, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return false;
   // The first frame was taken, so the pipe has room for the rest of this message.
-  zmq::message_t data;
-  if (body.size() <= copy_limit) {
+  zmq::message_t data;  // empty bodies stay empty (cppzmq would memcpy from their null pointer)
+  if (body.size() == 0) {
+  } else if (body.size() <= copy_limit) {
     data.rebuild(body.data(), body.size());
   } else {
     std::byte* bytes = body.data();
