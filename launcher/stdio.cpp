@@ -1,7 +1,6 @@
 #include "stdio.hpp"
 
 #include <poll.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <climits>

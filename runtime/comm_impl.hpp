@@ -23,7 +23,6 @@ class comm_impl {
   engine& eng() const noexcept { return *engine_; }
   const std::shared_ptr<engine>& shared_engine() const noexcept { return engine_; }
   std::uint64_t context(lane l = lane::user) const noexcept { return base_ + static_cast<std::uint64_t>(l); }
-  std::uint64_t base() const noexcept { return base_; }
   int rank() const noexcept { return rank_; }
   int size() const noexcept { return static_cast<int>(world_ranks_.size()); }
   /// The world rank of this communicator's rank `r`.

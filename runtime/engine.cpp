@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <thread>
 
 #include <parrun/errors.hpp>
@@ -15,8 +14,7 @@ namespace {
 // 2 ranks, a 50 us spin more than doubled ping-pong latency (188 us against 71 us without),
 // because the spinning thread starves the I/O threads that carry the message.
 std::chrono::microseconds spin_budget(const job_info& info) {
-  if (const char* v = std::getenv("PARRUN_SPIN_US"); v != nullptr && *v != '\0')
-    return std::chrono::microseconds(std::strtol(v, nullptr, 10));
+  if (info.spin_us >= 0) return std::chrono::microseconds(info.spin_us);
   const unsigned cores = std::thread::hardware_concurrency();
   if (cores == 0 || 2 * static_cast<unsigned>(info.local_size) > cores) return std::chrono::microseconds(0);
   return std::chrono::microseconds(20);

@@ -110,7 +110,7 @@ void channel_impl::send(owned_bytes&& value) {
 }
 
 bool channel_impl::try_send(owned_bytes&& value) {
-  poll();
+  pump();  // the caller polled the transport already (channel::try_send, or select's wait)
   check_can_send("try_send");
   if (!can_send()) return false;
   post(peer_, kind::data, std::move(value));

@@ -1,7 +1,6 @@
 #include "transport/zmq_transport.hpp"
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -17,30 +16,18 @@ constexpr std::size_t copy_limit = 1024;
 // Frames read per progress() call before the caller gets to check its condition again.
 constexpr int drain_batch = 128;
 
-int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  char* end = nullptr;
-  long x = std::strtol(v, &end, 10);
-  if (*end != '\0' || x < 0 || x > 1'000'000)
-    throw usage_error(std::string("environment variable ") + name + "='" + v +
-                      "' is not a number between 0 and 1000000");
-  return static_cast<int>(x);
-}
-
 }  // namespace
 
 void configure_socket(zmq::socket_t& s, int linger_ms) { s.set(zmq::sockopt::linger, linger_ms); }
 
 zmq_transport::zmq_transport(zmq::context_t context, zmq::socket_t data_in, zmq::socket_t control,
-                             std::vector<std::string> endpoints, int my_rank)
+                             std::vector<std::string> endpoints, int my_rank, int hwm)
     : context_(std::move(context)),
       data_in_(std::move(data_in)),
       control_(std::move(control)),
       peers_(endpoints.size()),
       my_rank_(my_rank),
-      // Messages queued per peer pipe before PUSH pushes back (ZeroMQ's default is 1000).
-      hwm_(env_int("PARRUN_HWM", 1000)) {
+      hwm_(hwm) {
   for (std::size_t r = 0; r < endpoints.size(); ++r) peers_[r].endpoint = std::move(endpoints[r]);
 }
 

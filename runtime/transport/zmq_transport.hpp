@@ -19,9 +19,10 @@ namespace parrun::detail {
 class zmq_transport final : public transport {
  public:
   /// `data_in` is this rank's bound PULL socket, `control` its connected DEALER to the launcher,
-  /// `endpoints` every rank's data endpoint by world rank.
+  /// `endpoints` every rank's data endpoint by world rank, `hwm` the high-water mark of each
+  /// PUSH socket (messages queued per peer before it pushes back).
   zmq_transport(zmq::context_t context, zmq::socket_t data_in, zmq::socket_t control,
-                std::vector<std::string> endpoints, int my_rank);
+                std::vector<std::string> endpoints, int my_rank, int hwm);
   ~zmq_transport() override;
 
   std::uint64_t post(int peer, const envelope& env, owned_bytes&& body) override;

@@ -61,6 +61,18 @@ std::string host_name() {
   return buf;
 }
 
+// An optional tunable: `fallback` when unset, else a whole number in lo..hi.
+int optional_int(const char* name, int fallback, int lo, int hi) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  if (*end != '\0' || x < lo || x > hi)
+    throw usage_error(std::string("environment variable ") + name + "='" + v + "' is not a number in " +
+                      std::to_string(lo) + ".." + std::to_string(hi));
+  return static_cast<int>(x);
+}
+
 double connect_timeout_seconds() {
   const char* v = std::getenv(wire::env_connect_timeout);
   if (v == nullptr || *v == '\0') return 10.0;
@@ -93,6 +105,8 @@ std::optional<std::string> next_control(zmq::socket_t& control, std::chrono::mil
 joined_job join_job() {
   joined_job job;
   job.info.host = host_name();
+  job.info.hwm = optional_int("PARRUN_HWM", 1000, 0, 1'000'000);
+  job.info.spin_us = optional_int("PARRUN_SPIN_US", -1, 0, 1'000'000);
   const char* rendezvous = std::getenv(wire::env_rendezvous);
   if (rendezvous == nullptr || *rendezvous == '\0') {
     job.link = std::make_unique<solo_transport>();
@@ -114,8 +128,7 @@ joined_job join_job() {
   zmq::context_t context(1);
   zmq::socket_t data_in(context, zmq::socket_type::pull);
   configure_socket(data_in, 0);
-  const char* hwm = std::getenv("PARRUN_HWM");
-  data_in.set(zmq::sockopt::rcvhwm, hwm != nullptr ? std::atoi(hwm) : 1000);
+  data_in.set(zmq::sockopt::rcvhwm, info.hwm);
   // A Linux abstract socket: host-local, nothing left in the file system after a crash.
   const std::string endpoint = "ipc://@parrun-" + info.job_id + "-" + std::to_string(info.rank);
   try {
@@ -173,7 +186,7 @@ joined_job join_job() {
   info.hosts = table.hosts;
   job.link = std::make_unique<zmq_transport>(std::move(context), std::move(data_in),
                                              std::move(control), std::move(table.endpoints),
-                                             info.rank);
+                                             info.rank, info.hwm);
   return job;
 }
 

@@ -20,6 +20,9 @@ struct job_info {
   std::string host;
   std::string job_id;
   std::vector<std::string> hosts;  ///< by rank
+  // Tunables (README, "The environment contract"), read and checked once, here.
+  int hwm = 1000;    ///< PARRUN_HWM: ZeroMQ high-water mark, messages per peer pipe
+  int spin_us = -1;  ///< PARRUN_SPIN_US: µs a blocked rank polls before sleeping; -1: decide
 };
 
 struct joined_job {

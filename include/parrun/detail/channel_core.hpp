@@ -16,6 +16,7 @@ class channel_core {
   /// Takes in whatever has arrived, without waiting (non-blocking calls start with this).
   virtual void poll() = 0;
   virtual void send(owned_bytes&& value) = 0;
+  /// Sends if that needs no waiting, judged on what has arrived: call poll() first.
   virtual bool try_send(owned_bytes&& value) = 0;
   /// Whether a send would complete (or fail) without waiting.
   virtual bool can_send() = 0;
