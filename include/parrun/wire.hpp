@@ -43,6 +43,9 @@ inline constexpr const char* env_local_size = "PARRUN_LOCAL_SIZE";  ///< ranks o
 inline constexpr const char* env_rendezvous = "PARRUN_RENDEZVOUS";  ///< control endpoint
 inline constexpr const char* env_secret = "PARRUN_SECRET";          ///< per-job secret
 inline constexpr const char* env_job_id = "PARRUN_JOB_ID";          ///< unique job id
+/// A directory only the job's user can enter (mode 0700, made and removed by the launcher):
+/// ranks bind their data sockets inside it, so no other user can even connect to them.
+inline constexpr const char* env_socket_dir = "PARRUN_SOCKET_DIR";
 /// Optional: seconds a rank waits for the launcher to answer its hello (default 10).
 inline constexpr const char* env_connect_timeout = "PARRUN_CONNECT_TIMEOUT";
 
