@@ -10,7 +10,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 #include <zmq.hpp>
@@ -66,15 +69,26 @@ std::string this_host() {
   return buf;
 }
 
+// The state letter of /proc/PID/stat ('R', 'S', 'T', ...), '?' when it cannot be read. It
+// follows the command name, which may itself hold spaces and parentheses.
+char process_state(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  const std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat.size()) return '?';
+  return stat[paren + 2];
+}
+
 }  // namespace
 
-job::job(launch_options options, std::string program_path)
+job::job(launch_options options, std::string program_path, rlimit rank_open_files)
     : options_(std::move(options)),
       path_(std::move(program_path)),
       secret_(random_hex(16)),
       job_id_(random_hex(8)),
       signal_fd_(blocked_signal_fd()),
       rendezvous_(options_.np, secret_, "tcp://127.0.0.1:*"),
+      backend_(rank_open_files),
       ranks_(static_cast<std::size_t>(options_.np)) {}
 
 job::~job() {
@@ -84,6 +98,10 @@ job::~job() {
       if (o->fd >= 0) close(o->fd);
   if (stdin_to_rank0_ >= 0) close(stdin_to_rank0_);
   close(signal_fd_);
+  // The directory first, so that the watchdog, told next that the job is over, finds nothing
+  // left to remove and exits at once; then it is reaped, not left for PID 1.
+  socket_dir_.reset();
+  backend_.stop_watchdog();
 }
 
 int job::run() {
@@ -91,21 +109,30 @@ int job::run() {
   if (options_.timeout_seconds)
     timeout_at_ = started_ + std::chrono::duration_cast<clock::duration>(
                                  std::chrono::duration<double>(*options_.timeout_seconds));
+  int start_failed = 0;
   try {
+    make_socket_dir();
     start_ranks();
+  } catch (const start_failure& e) {
+    note(std::string("parrun: error: ") + e.what());
+    start_failed = e.exit_code();
   } catch (const std::exception& e) {
     note(std::string("parrun: error: ") + e.what());
+    start_failed = exit_cannot_start;
+  }
+  if (start_failed != 0) {
     terminating_ = true;
     kill_all();
     while (running_count() > 0) {
       int status = 0;
       pid_t pid = waitpid(-1, &status, 0);
       if (pid < 0) break;
+      backend_.reaped(pid);
       for (rank_state& r : ranks_)
         if (r.pid == pid) r.running = false;
     }
     flush_outputs_blocking();
-    return exit_usage;
+    return start_failed;
   }
   loop();
   if (backend_.group() > 0) killpg(backend_.group(), SIGKILL);  // anything a rank left behind
@@ -115,13 +142,23 @@ int job::run() {
   return 0;
 }
 
+void job::make_socket_dir() {
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::optional<std::string> base;
+  if (tmpdir != nullptr) base = tmpdir;
+  socket_dir_.emplace(socket_dir_path(base, job_id_, options_.np));
+  const std::string& dir = socket_dir_->path();
+  backend_.remove_on_launcher_death(socket_paths(dir, options_.np), dir);
+}
+
 void job::start_ranks() {
   std::vector<std::string> inherited;
   for (char** e = environ; *e != nullptr; ++e) inherited.emplace_back(*e);
   std::vector<std::string> argv{options_.program};
   argv.insert(argv.end(), options_.args.begin(), options_.args.end());
   for (int r = 0; r < options_.np; ++r) {
-    contract c{r, options_.np, r, options_.np, rendezvous_.address(), secret_, job_id_};
+    contract c{r, options_.np, r, options_.np, rendezvous_.address(),
+               secret_, job_id_, socket_dir_->path()};
     rank_process p = backend_.start(path_, argv, rank_environment(inherited, options_.env, c), r == 0);
     rank_state& s = ranks_[static_cast<std::size_t>(r)];
     s.pid = p.pid;
@@ -158,6 +195,7 @@ void job::loop() {
     if (timeout_at_ && now >= *timeout_at_ && !terminating_ && !timed_out_) start_timeout_report();
     if (query_until_ && now >= *query_until_) finish_timeout_report();
     if (kill_at_ && now >= *kill_at_) kill_all();
+    if (const auto due = rendezvous_.next_flush(); due && now >= *due) rendezvous_.flush_finished();
 
     items.clear();
     what.clear();
@@ -188,6 +226,7 @@ void job::loop() {
     };
     if (!timed_out_ && !terminating_) consider(timeout_at_);
     for (const auto& t : {query_until_, kill_at_, output_drain_until_}) consider(t);
+    consider(rendezvous_.next_flush());
     long wait_ms = -1;
     if (next) wait_ms = std::max<long>(0, std::chrono::ceil<std::chrono::milliseconds>(*next - clock::now()).count());
     try {
@@ -218,9 +257,11 @@ void job::on_signal() {
     const int signo = static_cast<int>(info.ssi_signo);
     if (signo == SIGCHLD) {
       int status = 0;
-      for (pid_t pid; (pid = waitpid(-1, &status, WNOHANG)) > 0;)
+      for (pid_t pid; (pid = waitpid(-1, &status, WNOHANG)) > 0;) {
+        backend_.reaped(pid);  // the watchdog, should something have killed it
         for (int r = 0; r < options_.np; ++r)
           if (ranks_[static_cast<std::size_t>(r)].pid == pid) on_rank_exit(r, status);
+      }
       continue;
     }
     if (terminating_) {
@@ -307,9 +348,17 @@ void job::fail(int rank, const std::string& what, int code) {
 
 void job::terminate_all() {
   terminating_ = true;
+  // SIGCONT after SIGTERM, as a shell's kill does for a stopped job: a stopped rank would
+  // otherwise act on the SIGTERM only when SIGKILL ends it after the grace period.
   for (const rank_state& s : ranks_)
-    if (s.running) kill(s.pid, SIGTERM);
-  if (backend_.group() > 0) killpg(backend_.group(), SIGTERM);
+    if (s.running) {
+      kill(s.pid, SIGTERM);
+      kill(s.pid, SIGCONT);
+    }
+  if (backend_.group() > 0) {
+    killpg(backend_.group(), SIGTERM);
+    killpg(backend_.group(), SIGCONT);
+  }
   kill_at_ = clock::now() + kill_grace;
 }
 
@@ -338,7 +387,8 @@ void job::finish_timeout_report() {
     const rendezvous::member& m = rendezvous_.at(r);
     std::string where;
     if (!m.joined) where = "has not joined the job (no parrun::environment yet, after " + seconds_text(elapsed) + ")";
-    else if (!m.state) where = "did not answer: busy outside parrun calls";
+    else if (!m.state)
+      where = describe_silent_rank(process_state(ranks_[static_cast<std::size_t>(r)].pid));
     else if (m.state->operation.empty()) where = "running, not inside a parrun call";
     else where = m.state->operation + " for " + seconds_text(m.state->seconds);
     note("parrun:   " + who(r) + ": " + where);

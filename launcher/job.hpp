@@ -5,6 +5,10 @@
 // calls parrun::abort, exits without finalizing) ends the job: the launcher reports it in one
 // line, terminates the rest (SIGTERM, then SIGKILL after a grace period) and exits with that
 // rank's status. --timeout asks every rank where it is blocked before ending the job.
+// run() makes the job's socket directory (socket_dir.hpp) before the first rank starts; the
+// destructor removes it, whichever way the job ended, and reaps the watchdog.
+#include <sys/resource.h>
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -12,6 +16,7 @@
 
 #include "options.hpp"
 #include "rendezvous.hpp"
+#include "socket_dir.hpp"
 #include "spawn.hpp"
 #include "stdio.hpp"
 
@@ -19,7 +24,8 @@ namespace parrun::launcher {
 
 class job {
  public:
-  job(launch_options options, std::string program_path);
+  /// The ranks start with `rank_open_files` as their RLIMIT_NOFILE.
+  job(launch_options options, std::string program_path, rlimit rank_open_files);
   ~job();
   job(const job&) = delete;
   job& operator=(const job&) = delete;
@@ -47,6 +53,7 @@ class job {
     int code;
   };
 
+  void make_socket_dir();
   void start_ranks();
   void loop();
   void on_signal();
@@ -74,6 +81,7 @@ class job {
   // a thread with them unblocked would let a Ctrl-C kill the launcher outright.
   int signal_fd_;
   rendezvous rendezvous_;
+  std::optional<socket_dir> socket_dir_;
   local_backend backend_;
   std::vector<rank_state> ranks_;
   output_queue out_{1};  // parrun's stdout and stderr

@@ -5,10 +5,13 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
 #include <boost/program_options.hpp>
+
+#include "report.hpp"
 
 namespace po = boost::program_options;
 
@@ -67,15 +70,18 @@ int parse_np(const std::string& text) {
 }
 
 double parse_timeout(const std::string& text) {
-  std::size_t used = 0;
-  double s = 0;
-  try {
-    s = std::stod(text, &used);
-  } catch (const std::exception&) {
+  const char* begin = text.c_str();
+  char* end = nullptr;
+  const double s = std::strtod(begin, &end);  // out of range: ±HUGE_VAL or about 0, judged below
+  if (text.empty() || end != begin + text.size() || std::isnan(s))
     throw usage_failure("--timeout: '" + text + "' is not a number of seconds");
-  }
-  if (used != text.size() || !std::isfinite(s) || s <= 0)
-    throw usage_failure("--timeout: '" + text + "' is not a positive number of seconds");
+  if (s <= 0) throw usage_failure("--timeout: '" + text + "' is not a positive number of seconds");
+  // The deadline lives in the steady clock's int64 nanoseconds (about 292 years): far beyond
+  // that it would overflow and fire at once. Infinity is refused here too.
+  if (s > max_timeout_seconds)
+    throw usage_failure("--timeout: '" + text + "' is more than the largest accepted value, " +
+                        std::to_string(static_cast<long long>(max_timeout_seconds)) +
+                        " s (about 31 years)");
   return s;
 }
 
@@ -153,15 +159,18 @@ std::string resolve_program(const std::string& program, const std::string& path)
   auto check = [](const std::string& candidate) -> std::optional<std::string> {
     struct stat st {};
     if (stat(candidate.c_str(), &st) != 0) return std::nullopt;
-    if (S_ISDIR(st.st_mode)) throw usage_failure("program '" + candidate + "' is a directory");
+    if (S_ISDIR(st.st_mode))
+      throw start_failure("program '" + candidate + "' is a directory", exit_cannot_invoke);
     if (access(candidate.c_str(), X_OK) != 0)
-      throw usage_failure("program '" + candidate + "' is not executable (" + std::strerror(errno) + ")");
+      throw start_failure(
+          "program '" + candidate + "' is not executable (" + std::strerror(errno) + ")",
+          exit_cannot_invoke);
     return candidate;
   };
-  if (program.empty()) throw usage_failure("the program name is empty");
+  if (program.empty()) throw start_failure("the program name is empty", exit_not_found);
   if (program.find('/') != std::string::npos) {
     if (auto found = check(program)) return *found;
-    throw usage_failure("program '" + program + "' not found");
+    throw start_failure("program '" + program + "' not found", exit_not_found);
   }
   std::stringstream dirs(path);
   for (std::string dir; std::getline(dirs, dir, ':');) {
@@ -171,8 +180,9 @@ std::string resolve_program(const std::string& program, const std::string& path)
     if (stat(candidate.c_str(), &st) == 0 && !S_ISDIR(st.st_mode) && access(candidate.c_str(), X_OK) == 0)
       return candidate;
   }
-  throw usage_failure("program '" + program + "' not found in PATH (use ./" + program +
-                      " for a program in the current directory)");
+  throw start_failure("program '" + program + "' not found in PATH (use ./" + program +
+                          " for a program in the current directory)",
+                      exit_not_found);
 }
 
 std::string help_text() {
@@ -182,7 +192,8 @@ std::string help_text() {
       << describe_options()
       << "\nExit status: 0 when every rank exits 0; else the first failing rank's status\n"
          "(128+N when it was killed by signal N); 124 on --timeout; 128+N when parrun itself\n"
-         "got signal N; 2 for a usage error or a job parrun could not start.\n";
+         "got signal N; 125 for a usage error or a job parrun could not start; 126 when the\n"
+         "program cannot be executed; 127 when it is not found.\n";
   return out.str();
 }
 

@@ -18,6 +18,9 @@ class usage_failure : public std::runtime_error {
 
 enum class action { run, help, version };
 
+/// The largest --timeout, in seconds (1e9, about 31 years).
+inline constexpr double max_timeout_seconds = 1e9;
+
 struct launch_options {
   action what = action::run;
   int np = 0;
@@ -36,7 +39,8 @@ using env_lookup = std::function<std::optional<std::string>(const std::string&)>
 launch_options parse_options(int argc, const char* const argv[], const env_lookup& getenv);
 
 /// The full path of `program`: as given when it contains a '/', else the first match on
-/// `path` (a PATH value). Throws usage_failure when it is missing, a directory or not executable.
+/// `path` (a PATH value). Throws start_failure (report.hpp) with exit_not_found when it is
+/// missing, exit_cannot_invoke when it is a directory or not executable.
 std::string resolve_program(const std::string& program, const std::string& path);
 
 /// The --help text.

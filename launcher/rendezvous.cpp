@@ -7,10 +7,13 @@ namespace parrun::launcher {
 rendezvous::rendezvous(int np, std::string secret, const std::string& bind_address)
     : socket_(context_, zmq::socket_type::router),
       secret_(std::move(secret)),
-      members_(static_cast<std::size_t>(np)) {
+      members_(static_cast<std::size_t>(np)),
+      pending_finished_(static_cast<std::size_t>(np)) {
   socket_.set(zmq::sockopt::linger, 0);
   // Fail (and ignore) a send to a rank that is gone, rather than queueing it forever.
   socket_.set(zmq::sockopt::router_mandatory, 1);
+  // Anyone on this host can connect: refuse messages longer than any rank sends, unread.
+  socket_.set(zmq::sockopt::maxmsgsize, wire::max_control_bytes(np));
   socket_.bind(bind_address);
   address_ = socket_.get(zmq::sockopt::last_endpoint);
 }
@@ -72,24 +75,45 @@ std::optional<int> rendezvous::handle(const std::string& routing_id, const std::
       m.state = wire::decode<wire::state>(body);
       break;
     case wire::kind::finalize: {
-      // Let it go, and give every other rank its final counts (see wire.hpp).
+      // Give every other rank its final counts (see wire.hpp), batched; then let it go, after
+      // it heard of the ranks that finished before it (for its lost-message warnings).
       auto counts = wire::decode<wire::finalize>(body);
+      if (m.finalizing) break;
+      const auto n = static_cast<std::size_t>(size());
+      if (counts.sent.size() != n || counts.arrived.size() != n || counts.values_arrived.size() != n)
+        break;  // not from a rank of this job's size
+      for (std::size_t q = 0; q < n; ++q)
+        if (static_cast<int>(q) != rank)
+          pending_finished_[q].push_back(
+              wire::peer_finished{rank, counts.sent[q], counts.arrived[q], counts.values_arrived[q]});
+      flush_finished_to(rank);
       m.finalizing = true;
       send(routing_id, wire::encode(wire::kind::finalized, wire::empty{}));
-      for (int q = 0; q < size(); ++q) {
-        const auto i = static_cast<std::size_t>(q);
-        if (q == rank || i >= counts.sent.size() || i >= counts.arrived.size() ||
-            i >= counts.values_arrived.size())
-          continue;
-        send_to(q, wire::encode(wire::kind::peer_finished,
-                                wire::peer_finished{rank, counts.sent[i], counts.arrived[i],
-                                                    counts.values_arrived[i]}));
-      }
       break;
     }
     default:
       break;
   }
+  return std::nullopt;
+}
+
+void rendezvous::flush_finished_to(int rank) {
+  auto& pending = pending_finished_[static_cast<std::size_t>(rank)];
+  if (pending.empty()) return;
+  // A rank that finished already needs no news: it has left (or is leaving) the job.
+  if (!members_[static_cast<std::size_t>(rank)].finalizing)
+    send_to(rank, wire::encode(wire::kind::peers_finished, wire::peers_finished{std::move(pending)}));
+  pending.clear();
+}
+
+void rendezvous::flush_finished() {
+  for (int r = 0; r < size(); ++r) flush_finished_to(r);
+  last_flush_ = std::chrono::steady_clock::now();
+}
+
+std::optional<std::chrono::steady_clock::time_point> rendezvous::next_flush() const {
+  for (const auto& pending : pending_finished_)
+    if (!pending.empty()) return last_flush_ + flush_interval;
   return std::nullopt;
 }
 

@@ -49,11 +49,20 @@ class rendezvous {
   /// Tells every joined rank but `rank` that `rank` is lost.
   void announce_lost(int rank, const std::string& why);
 
+  /// News of finished ranks is batched: at most one message per rank per `flush_interval`,
+  /// so that N ranks leaving cost O(N) messages when they leave together, not N^2.
+  static constexpr std::chrono::milliseconds flush_interval{5};
+  /// Sends every rank the news gathered since the last flush.
+  void flush_finished();
+  /// When flush_finished() is due; nothing when there is no news.
+  std::optional<std::chrono::steady_clock::time_point> next_flush() const;
+
  private:
   /// Handles one message; the rank when it was a successful hello.
   std::optional<int> handle(const std::string& routing_id, const std::string& body);
   void send(const std::string& routing_id, const std::string& body) noexcept;
   void send_to(int rank, const std::string& body) noexcept;
+  void flush_finished_to(int rank);
 
   zmq::context_t context_{1};
   zmq::socket_t socket_;
@@ -62,6 +71,8 @@ class rendezvous {
   std::vector<member> members_;
   int joined_ = 0;
   bool table_sent_ = false;
+  std::vector<std::vector<wire::peer_finished>> pending_finished_;  // by recipient
+  std::chrono::steady_clock::time_point last_flush_{};
 };
 
 }  // namespace parrun::launcher

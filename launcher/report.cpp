@@ -23,6 +23,14 @@ std::string describe(const rank_exit& e) {
   return "exited with status " + std::to_string(e.value);
 }
 
+std::string describe_silent_rank(char proc_state) {
+  // A stopped rank cannot answer, however idle it is: saying "busy" would send the user
+  // looking for a hot loop that does not exist.
+  if (proc_state == 'T') return "stopped (SIGSTOP/SIGTSTP): not answering";
+  if (proc_state == 't') return "stopped by a debugger (traced)";
+  return "did not answer: busy outside parrun calls";
+}
+
 std::string count_ranks(int n, const char* adjective) {
   std::string s = std::to_string(n) + " ";
   if (*adjective != '\0') s += std::string(adjective) + " ";

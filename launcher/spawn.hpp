@@ -8,6 +8,9 @@
 // job in order. Each rank dies with the launcher (PR_SET_PDEATHSIG), and a small watchdog
 // process, in a session of its own, kills the whole group when the launcher is gone, however
 // it ended: so not even a SIGKILLed launcher leaves a rank, or anything a rank started, behind.
+// The watchdog also removes the job's socket directory then (socket_dir.hpp), and the
+// launcher reaps it at the end of the job.
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <string>
@@ -25,6 +28,7 @@ struct contract {
   std::string rendezvous;
   std::string secret;
   std::string job_id;
+  std::string socket_dir;  ///< the job's private directory for the ranks' data sockets
 };
 
 /// A rank's environment: `inherited` (NAME=VALUE strings) with `overrides` applied, then the
@@ -44,22 +48,38 @@ struct rank_process {
 /// Forks and execs ranks on this host.
 class local_backend {
  public:
-  local_backend() = default;
-  ~local_backend();
+  /// Ranks start with `rank_open_files` as their RLIMIT_NOFILE (the launcher may have raised
+  /// its own).
+  explicit local_backend(rlimit rank_open_files);
+  ~local_backend();  // stops the watchdog (which kills the group) and reaps it
   local_backend(const local_backend&) = delete;
   local_backend& operator=(const local_backend&) = delete;
 
-  /// Starts `path` with `argv` and `env`. Throws std::runtime_error when it cannot.
+  /// What the watchdog removes should the launcher die: `files` (unlinked), then the
+  /// directory `dir` (rmdir). Must be called before the first start, which forks the watchdog.
+  void remove_on_launcher_death(std::vector<std::string> files, std::string dir);
+  /// Starts `path` with `argv` and `env`. Throws start_failure (report.hpp) when execve
+  /// fails, std::runtime_error when it cannot fork or make pipes.
   rank_process start(const std::string& path, const std::vector<std::string>& argv,
                      const std::vector<std::string>& env, bool gets_stdin);
   /// The ranks' process group (0 before the first start).
   pid_t group() const noexcept { return group_; }
+  /// The job monitor reaped `pid` with waitpid(-1): when it was the watchdog, it is not waited
+  /// for again.
+  void reaped(pid_t pid) noexcept;
+  /// Tells the watchdog the job is over (it kills the group and removes the files it was given)
+  /// and waits for it to exit. Idempotent.
+  void stop_watchdog() noexcept;
 
  private:
   void start_watchdog();
 
+  rlimit rank_open_files_;
   pid_t group_ = 0;
   int watchdog_fd_ = -1;  // closing it (or dying) tells the watchdog to kill the group
+  pid_t watchdog_pid_ = -1;
+  std::vector<std::string> doomed_files_;
+  std::string doomed_dir_;
 };
 
 }  // namespace parrun::launcher

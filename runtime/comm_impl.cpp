@@ -6,7 +6,7 @@ namespace parrun::detail {
 
 std::uint64_t comm_impl::next_base() noexcept {
   // splitmix64 of (parent, sequence): distinct communicators get distinct bases with
-  // overwhelming probability, and the low two bits stay free for the lanes.
+  // overwhelming probability, and the low two bits stay free for the message spaces (contexts.hpp).
   std::uint64_t z = base_ ^ (++derived_ * 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;

@@ -7,22 +7,24 @@
 #include <string>
 #include <vector>
 
+#include "contexts.hpp"
 #include "engine.hpp"
 
 namespace parrun::detail {
 
-/// Every communicator owns four consecutive contexts, so that user messages, collectives and
-/// channels on one communicator never match each other.
-enum class lane : std::uint64_t { user = 0, collective = 1, channel = 2 };
-
 class comm_impl {
  public:
   comm_impl(std::shared_ptr<engine> e, std::uint64_t base, int rank, std::vector<int> world_ranks)
-      : engine_(std::move(e)), base_(base), rank_(rank), world_ranks_(std::move(world_ranks)) {}
+      : engine_(std::move(e)), base_(base), rank_(rank), world_ranks_(std::move(world_ranks)) {
+    engine_->register_comm(base_, world_ranks_);
+  }
+  ~comm_impl() { engine_->unregister_comm(base_); }
+  comm_impl(const comm_impl&) = delete;
+  comm_impl& operator=(const comm_impl&) = delete;
 
   engine& eng() const noexcept { return *engine_; }
   const std::shared_ptr<engine>& shared_engine() const noexcept { return engine_; }
-  std::uint64_t context(lane l = lane::user) const noexcept { return base_ + static_cast<std::uint64_t>(l); }
+  std::uint64_t context(space s = space::user) const noexcept { return base_ + static_cast<std::uint64_t>(s); }
   int rank() const noexcept { return rank_; }
   int size() const noexcept { return static_cast<int>(world_ranks_.size()); }
   /// The world rank of this communicator's rank `r`.

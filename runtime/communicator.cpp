@@ -257,18 +257,30 @@ void communicator::throw_decode_failure(const char* op, const status& st,
 
 // --- requests --------------------------------------------------------------------------------
 
-status request::wait() {
+namespace detail {
+
+status request_state::complete() {
   if (done_) return *done_;
-  if (!state_) return status{};
-  state_->eng().wait_until([this] { return state_->ready(); }, state_->what());
-  // A request that failed (finish threw) is over too: it is not waited for again.
-  std::shared_ptr<detail::request_state> state = std::move(state_);
-  done_ = state->finish();
+  if (failed_) std::rethrow_exception(failed_);
+  eng().wait_until([this] { return ready(); }, what());
+  try {
+    done_ = finish();
+  } catch (...) {
+    failed_ = std::current_exception();
+    throw;
+  }
   return *done_;
 }
 
+}  // namespace detail
+
+status request::wait() {
+  if (!state_) return status{};
+  return state_->complete();
+}
+
 status request::wait_for(std::chrono::nanoseconds timeout) {
-  if (done_ || !state_) return wait();
+  if (!pending()) return wait();
   detail::request_state& s = *state_;
   const clock::time_point deadline = clock::now() + timeout;
   if (!s.eng().wait_until([&] { return s.ready(); }, s.what(), &deadline))
@@ -279,13 +291,13 @@ status request::wait_for(std::chrono::nanoseconds timeout) {
 }
 
 std::optional<status> request::test() {
-  if (done_ || !state_) return wait();
+  if (!pending()) return wait();
   state_->eng().poll();
   if (!state_->ready()) return std::nullopt;
   return wait();
 }
 
-bool request::pending() const noexcept { return state_ != nullptr; }
+bool request::pending() const noexcept { return state_ != nullptr && !state_->completed(); }
 
 std::vector<status> wait_all(std::span<request> requests) {
   std::vector<status> out;

@@ -6,6 +6,9 @@
 
 #include <parrun/errors.hpp>
 
+#include "contexts.hpp"
+#include "frame_check.hpp"
+
 namespace parrun::detail {
 namespace {
 
@@ -20,10 +23,23 @@ std::chrono::microseconds spin_budget(const job_info& info) {
   return std::chrono::microseconds(20);
 }
 
-// The engine's own frames, on a context no communicator uses.
-constexpr std::uint64_t engine_context = ~std::uint64_t{0};
-constexpr std::int32_t fin_tag = -1;      // "everything I sent you is before this frame"
-constexpr std::int32_t fin_ack_tag = -2;  // "your FIN arrived: I have all of it"
+// Dropped frames reported one by one before they are only counted.
+constexpr unsigned long warn_first = 5;
+
+// "from rank 3 with tag 7", "from rank 3 on channel id 2 of another communicator": where an
+// unreceived frame was addressed, in the user's terms.
+std::string addressed(const envelope& env) {
+  const std::string other = base_of(env.context) == 0 ? "" : " of another communicator";
+  const std::string from = "from rank " + std::to_string(env.source);
+  switch (static_cast<space>(env.context & space_mask)) {
+    case space::channel:
+      return from + " on channel id " + std::to_string(env.tag) + other;
+    case space::collective:
+      return from + " for a collective call" + other + " that this rank never made";
+    default:
+      return from + other + " with tag " + std::to_string(env.tag);
+  }
+}
 
 }  // namespace
 
@@ -47,7 +63,49 @@ engine::engine(job_info info, std::unique_ptr<transport> link)
 
 engine::~engine() { link_->close(); }
 
+engine::entry::entry(engine& e, const char* op) : e_(e) {
+  const std::thread::id me = std::this_thread::get_id();
+  if (e.owner_.load(std::memory_order_relaxed) == me) {
+    ++e.depth_;
+    return;
+  }
+  std::thread::id none{};
+  if (!e.owner_.compare_exchange_strong(none, me, std::memory_order_acquire))
+    throw usage_error(std::string(op) + " on rank " + std::to_string(e.info_.rank) +
+                      ": another thread of this rank is inside a parrun call right now. A rank's "
+                      "communicators, channels and requests may be used by one thread at a time "
+                      "(like MPI_THREAD_SERIALIZED): leave communication to one thread, or "
+                      "serialize the calls with a mutex");
+  e.depth_ = 1;
+}
+
+engine::entry::~entry() {
+  if (--e_.depth_ == 0) e_.owner_.store(std::thread::id{}, std::memory_order_release);
+}
+
+void engine::register_comm(std::uint64_t base, const std::vector<int>& world_ranks) {
+  comms_[base] = &world_ranks;
+  matcher_.remove_if([&](const frame& f) {
+    if (base_of(f.env.context) != base || f.env.context == engine_context) return false;
+    const char* why = source_problem(f.env, world_ranks);
+    if (why != nullptr) drop(f.env, why);
+    return why != nullptr;
+  });
+}
+
+void engine::unregister_comm(std::uint64_t base) noexcept { comms_.erase(base); }
+
+void engine::drop(const envelope& env, const char* why) {
+  if (++dropped_ <= warn_first)
+    std::fprintf(stderr,
+                 "parrun: rank %d: warning: dropped a frame that claims to come from world rank "
+                 "%u (rank %d, tag %d): %s%s\n",
+                 info_.rank, env.world_source, env.source, env.tag, why,
+                 dropped_ == warn_first ? "; further ones are not reported" : "");
+}
+
 std::uint64_t engine::post(int world_dest, envelope env, owned_bytes&& body) {
+  entry inside(*this, "send");
   env.world_source = static_cast<std::uint32_t>(info_.rank);
   if (world_dest != info_.rank) {
     if (env.context != engine_context) {
@@ -65,10 +123,14 @@ bool engine::taken(int world_dest, std::uint64_t ticket) const {
   return world_dest == info_.rank || link_->taken(world_dest, ticket);
 }
 
-void engine::poll() { link_->progress(std::chrono::milliseconds(0), *this); }
+void engine::poll() {
+  entry inside(*this, "poll");
+  link_->progress(std::chrono::milliseconds(0), *this);
+}
 
 bool engine::wait_until(const std::function<bool()>& done, const activity& what,
                         const clock::time_point* deadline) {
+  entry inside(*this, what.op);
   if (done()) return true;
   const activity* outer = current_;
   current_ = &what;
@@ -97,8 +159,13 @@ bool engine::wait_until(const std::function<bool()>& done, const activity& what,
 }
 
 void engine::on_frame(frame&& f) {
+  // Nothing from the wire is trusted: check before counting, indexing or delivering.
+  if (const char* why = envelope_problem(f.env, info_.size, info_.rank)) return drop(f.env, why);
   peer& from = peers_[f.env.world_source];
   if (f.env.context != engine_context) {
+    const auto comm = comms_.find(base_of(f.env.context));
+    if (comm != comms_.end())
+      if (const char* why = source_problem(f.env, *comm->second)) return drop(f.env, why);
     ++from.arrived;
     from.values_arrived += f.env.type != 0;
     matcher_.deliver(std::move(f));
@@ -130,31 +197,42 @@ std::string engine::gone_reason(int world_rank) const {
   return "it is still running";
 }
 
+void engine::peer_finished(const wire::peer_finished& done) {
+  if (done.rank < 0 || done.rank >= info_.size || done.rank == info_.rank) return;
+  peers_[static_cast<std::size_t>(done.rank)].finished = done;
+  any_gone_ = true;
+}
+
 void engine::on_control(std::string&& bytes) {
-  switch (wire::kind_of(bytes)) {
-    case wire::kind::query:
-      answer_query();
-      break;
-    case wire::kind::peer_lost: {
-      auto lost = wire::decode<wire::peer_lost>(bytes);
-      peers_.at(static_cast<std::size_t>(lost.rank)).lost = lost.why;
-      any_gone_ = true;
-      break;
+  // The launcher is trusted, but a message that does not decode must not end the rank.
+  try {
+    switch (wire::kind_of(bytes)) {
+      case wire::kind::query:
+        answer_query();
+        break;
+      case wire::kind::peer_lost: {
+        auto lost = wire::decode<wire::peer_lost>(bytes);
+        if (lost.rank < 0 || lost.rank >= info_.size) break;
+        peers_[static_cast<std::size_t>(lost.rank)].lost = lost.why;
+        any_gone_ = true;
+        break;
+      }
+      case wire::kind::peers_finished:
+        for (const wire::peer_finished& done : wire::decode<wire::peers_finished>(bytes).peers)
+          peer_finished(done);
+        break;
+      case wire::kind::ack:
+        acked_ = true;
+        break;
+      case wire::kind::finalized:
+        finalized_ = true;
+        break;
+      default:
+        break;  // nothing else is addressed to a running rank
     }
-    case wire::kind::peer_finished: {
-      auto done = wire::decode<wire::peer_finished>(bytes);
-      peers_.at(static_cast<std::size_t>(done.rank)).finished = done;
-      any_gone_ = true;
-      break;
-    }
-    case wire::kind::ack:
-      acked_ = true;
-      break;
-    case wire::kind::finalized:
-      finalized_ = true;
-      break;
-    default:
-      break;  // nothing else is addressed to a running rank
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "parrun: rank %d: warning: ignored a control message that does not decode: %s\n",
+                 info_.rank, e.what());
   }
 }
 
@@ -223,10 +301,8 @@ void engine::finalize() {
   if (first != nullptr)
     std::fprintf(stderr,
                  "parrun: rank %d: warning: %zu message(s) arrived but were never received; the "
-                 "first came from rank %d%s with tag %d, a value of type %s\n",
-                 info_.rank, unreceived, first->source,
-                 first->context == 0 ? "" : " of another communicator", first->tag,
-                 type_name_of(first->type).c_str());
+                 "first came %s, a value of type %s\n",
+                 info_.rank, unreceived, addressed(*first).c_str(), type_name_of(first->type).c_str());
   closed_ = true;
   link_->close();
 }

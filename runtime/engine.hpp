@@ -13,12 +13,15 @@
 // first makes sure every frame this rank sent has reached its peer's process (a FIN frame on
 // the same ordered path, answered by FIN_ACK), then tells the launcher the counts; the
 // launcher passes them to the others, who can then tell exactly when nothing more can come.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <parrun/wire.hpp>
@@ -65,6 +68,11 @@ class engine final : private frame_sink {
   /// Makes progress once without blocking.
   void poll();
 
+  /// A communicator that exists on this rank: frames addressed to it are checked against its
+  /// members (frame_check.hpp) on arrival, and those that arrived before it existed, now.
+  void register_comm(std::uint64_t base, const std::vector<int>& world_ranks);
+  void unregister_comm(std::uint64_t base) noexcept;
+
   /// Whether nothing more can ever arrive from a world rank: it died, or it finished and all it
   /// sent here has arrived.
   bool silent(int world_rank) const;
@@ -94,8 +102,23 @@ class engine final : private frame_sink {
     std::optional<wire::peer_finished> finished;  // its final counts
   };
 
+  /// Marks this thread as inside parrun for the guard's lifetime; throws usage_error when
+  /// another thread is inside already (a rank is used by one thread at a time).
+  class entry {
+   public:
+    entry(engine& e, const char* op);
+    ~entry();
+    entry(const entry&) = delete;
+    entry& operator=(const entry&) = delete;
+
+   private:
+    engine& e_;
+  };
+
   void on_frame(frame&& f) override;
   void on_control(std::string&& bytes) override;
+  void drop(const envelope& env, const char* why);
+  void peer_finished(const wire::peer_finished& done);
   void answer_query();
   void warn_about_lost_messages() const;
 
@@ -110,6 +133,10 @@ class engine final : private frame_sink {
   bool acked_ = false;
   bool finalized_ = false;
   bool closed_ = false;
+  std::unordered_map<std::uint64_t, const std::vector<int>*> comms_;  // by base
+  unsigned long dropped_ = 0;
+  std::atomic<std::thread::id> owner_{};  // the thread inside parrun, if any
+  int depth_ = 0;                         // its nested entries (touched by the owner only)
 };
 
 }  // namespace parrun::detail

@@ -1,7 +1,9 @@
 #pragma once
 // What a parrun::request points at: a pending send (done when the transport took the frame) or
 // a posted receive (done when a frame matched; decoded when the request is finished).
+#include <exception>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -27,8 +29,18 @@ class request_state {
   virtual activity what() const = 0;
   engine& eng() const { return comm_->eng(); }
 
+  /// Waits for the operation and completes it, once: later calls return the same status or
+  /// rethrow the same failure (requests are copyable handles to one operation).
+  status complete();
+  /// Whether complete() has run (successfully or not).
+  bool completed() const noexcept { return done_.has_value() || failed_ != nullptr; }
+
  protected:
   std::shared_ptr<comm_impl> comm_;
+
+ private:
+  std::optional<status> done_;
+  std::exception_ptr failed_;
 };
 
 class send_request final : public request_state {

@@ -18,7 +18,9 @@ namespace detail {
 class request_state;
 }
 
-/// A pending non-blocking operation. A default-constructed request is already complete.
+/// A handle to a non-blocking operation. Copies are handles to the same operation: it
+/// completes once, and every later wait or test (on any copy) returns the same status or
+/// throws the same failure. A default-constructed request is already complete.
 class request {
  public:
   request() = default;
@@ -37,7 +39,6 @@ class request {
  private:
   friend std::pair<std::size_t, status> wait_any(std::span<request> requests);
   std::shared_ptr<detail::request_state> state_;
-  std::optional<status> done_;
 };
 
 /// Waits for every request; returns their statuses in order. Throws the first failure.

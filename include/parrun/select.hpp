@@ -11,6 +11,7 @@
 // handler takes std::optional<T> is chosen with an empty optional. A select whose receive cases
 // are all closed and that has no send, after or otherwise case throws channel_closed instead of
 // waiting forever.
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -37,11 +38,14 @@ template <class T, class F>
 struct recv_case {
   parrun::channel<T>& ch;
   F handler;
+  bool also_sends = false;  // the same select has a send case on this channel
   static constexpr bool sees_closure = std::is_invocable_v<F&, std::optional<T>>;
+  static constexpr bool receives = true;
   channel_core* core() const { return &ch.core(); }
   bool ready() const { return ch.core().has_value() || (sees_closure && ch.core().drained_and_closed()); }
   bool dead() const { return !sees_closure && ch.core().drained_and_closed(); }
-  void prepare() const { ch.core().offer_grant(); }
+  void prepare() const { ch.core().begin_receive(also_sends); }
+  void done() const noexcept { ch.core().end_receive(); }
   void check() const { ch.core().check_peer_alive(); }
   void fire() {
     std::optional<T> v = ch.try_recv();
@@ -59,10 +63,13 @@ struct send_case {
   parrun::channel<T>& ch;
   T value;
   F handler;
+  bool also_sends = false;
+  static constexpr bool receives = false;
   channel_core* core() const { return &ch.core(); }
   bool ready() const { return ch.core().can_send(); }
   bool dead() const { return false; }
   void prepare() const {}
+  void done() const noexcept {}
   void check() const {}
   void fire() {
     if (!ch.core().try_send(encode(value))) throw usage_error("select: a send case was ready and then was not");
@@ -123,6 +130,9 @@ detail::otherwise_case<F> otherwise(F handler) {
 /// Runs exactly one ready case (chosen at random among the ready ones); returns its position.
 template <class... Cases>
 std::size_t select(Cases&&... cases) {
+  static_assert(sizeof...(Cases) > 0,
+                "parrun::select needs at least one case (on_recv, on_send, after or otherwise); "
+                "with none it could only wait forever");
   auto all = std::forward_as_tuple(cases...);
   constexpr std::size_t n = sizeof...(Cases);
   std::optional<std::chrono::steady_clock::time_point> deadline;
@@ -154,6 +164,10 @@ std::size_t select(Cases&&... cases) {
     return !ready.empty();
   };
   auto fire = [&](std::size_t which) {
+    // The choice is made: withdraw every grant before the handler runs (it may take long).
+    visit([](auto& c, std::size_t) {
+      if constexpr (detail::is_channel_case_v<std::remove_cvref_t<decltype(c)>>) c.done();
+    });
     visit([&](auto& c, std::size_t i) {
       if (i == which) {
         if constexpr (detail::is_channel_case_v<std::remove_cvref_t<decltype(c)>>) c.fire();
@@ -171,6 +185,32 @@ std::size_t select(Cases&&... cases) {
   };
   const std::size_t after_index = first_of([](auto t) { return detail::is_after<typename decltype(t)::type>::value; });
   const std::size_t otherwise_index = first_of([](auto t) { return detail::is_otherwise<typename decltype(t)::type>::value; });
+
+  // A receive case tells its peer whether this select may also send on that channel (then
+  // exactly one of two selecting ends sends: channel_impl.hpp).
+  std::vector<detail::channel_core*> sending;
+  visit([&](auto& c, std::size_t) {
+    using C = std::remove_cvref_t<decltype(c)>;
+    if constexpr (detail::is_channel_case_v<C>)
+      if (!C::receives) sending.push_back(c.core());
+  });
+  visit([&](auto& c, std::size_t) {
+    using C = std::remove_cvref_t<decltype(c)>;
+    if constexpr (detail::is_channel_case_v<C>)
+      if (C::receives) c.also_sends = std::find(sending.begin(), sending.end(), c.core()) != sending.end();
+  });
+  // However the select ends, no receive case keeps telling its peer that it waits.
+  struct stop_receiving {
+    decltype(visit)& each;
+    ~stop_receiving() {
+      each([](auto& c, std::size_t) {
+        if constexpr (detail::is_channel_case_v<std::remove_cvref_t<decltype(c)>>) c.done();
+      });
+    }
+  } stop{visit};
+  // Take in what has arrived before judging readiness: a select that never blocks (otherwise,
+  // after(0)) must still see a value its peer already sent.
+  if (any_channel != nullptr) any_channel->poll();
 
   for (;;) {
     if (collect()) {

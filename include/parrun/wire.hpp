@@ -18,7 +18,7 @@
 //                                <- peer_lost{rank,why}  (a rank ended badly)
 //   finalize{sent,arrived}       ->                      (after flushing its data to its peers)
 //                                <- finalized{}          (recorded: this rank may exit)
-//                                <- peer_finished{rank,sent_to_you,arrived_from_you}
+//                                <- peers_finished{[rank,sent_to_you,arrived_from_you]...}
 //
 // The counts (data frames, by world rank) let a rank tell exactly when everything a finished
 // peer sent it has arrived, so a receive that can no longer be satisfied fails instead of
@@ -32,6 +32,8 @@
 #include <cereal/archives/binary.hpp>
 #include <cereal/types/string.hpp>
 #include <cereal/types/vector.hpp>
+
+#include <parrun/detail/bounded_archive.hpp>
 
 namespace parrun::wire {
 
@@ -50,7 +52,12 @@ inline constexpr const char* env_socket_dir = "PARRUN_SOCKET_DIR";
 inline constexpr const char* env_connect_timeout = "PARRUN_CONNECT_TIMEOUT";
 
 /// Version of the control protocol; a rank and a launcher of different versions refuse to talk.
-inline constexpr std::uint32_t protocol_version = 1;
+inline constexpr std::uint32_t protocol_version = 2;
+
+/// The largest control message a rank may send to a launcher of a job of `np` ranks (the
+/// finalize counts grow with np; everything else is small). The launcher's socket refuses
+/// longer ones before reading them, so nobody can make it allocate more.
+constexpr std::int64_t max_control_bytes(int np) { return 64 * 1024 + 32 * static_cast<std::int64_t>(np); }
 
 enum class kind : std::uint8_t {
   hello = 1,
@@ -63,7 +70,7 @@ enum class kind : std::uint8_t {
   peer_lost,
   finalize,
   finalized,
-  peer_finished,
+  peers_finished,
   refused,
 };
 
@@ -119,6 +126,13 @@ struct peer_finished {
   template <class A> void serialize(A& a) { a(rank, sent_to_you, arrived_from_you, values_arrived_from_you); }
 };
 
+/// Ranks that finished since the last such message, batched: one message per recipient for
+/// however many ranks finished meanwhile keeps leaving the job linear in the rank count.
+struct peers_finished {
+  std::vector<peer_finished> peers;
+  template <class A> void serialize(A& a) { a(peers); }
+};
+
 struct refused {
   std::string why;
   template <class A> void serialize(A& a) { a(why); }
@@ -146,13 +160,19 @@ inline kind kind_of(const std::string& bytes) {
   return static_cast<kind>(bytes[0]);
 }
 
-/// Decodes the body of an encoded control message; Cereal throws when it is malformed.
+/// Decodes the body of an encoded control message. Throws cereal::Exception when it is
+/// malformed (also for a length that the bytes cannot hold: nothing is allocated on trust) or
+/// has bytes left over.
 template <class Body>
 Body decode(const std::string& bytes) {
-  std::istringstream in(bytes.substr(1));
+  if (bytes.empty()) throw cereal::Exception("empty control message");
   Body body;
-  cereal::BinaryInputArchive archive(in);
+  detail::bounded_input_archive archive(reinterpret_cast<const std::byte*>(bytes.data()) + 1,
+                                        bytes.size() - 1);
   archive(body);
+  if (archive.remaining() != 0)
+    throw cereal::Exception(std::to_string(archive.remaining()) +
+                            " bytes left over after a control message's body");
   return body;
 }
 

@@ -3,10 +3,25 @@
 #include <parrun/errors.hpp>
 
 namespace parrun::detail {
+namespace {
+
+// The envelope flags of a channel frame: kind in bits 0-3, "also sends" in bit 4, the grant
+// number above.
+constexpr std::uint32_t kind_bits = 0xf;
+constexpr std::uint32_t also_sends_bit = 0x10;
+constexpr unsigned grant_shift = 5;
+constexpr std::uint32_t grant_limit = (1u << (32 - grant_shift)) - 1;
+
+}  // namespace
 
 channel_impl::channel_impl(std::shared_ptr<comm_impl> comm, int peer, int id, int capacity,
                            const type_id& type)
-    : comm_(std::move(comm)), peer_(peer), id_(id), capacity_(capacity), type_(type) {
+    : comm_(std::move(comm)),
+      peer_(peer),
+      id_(id),
+      capacity_(capacity),
+      type_(type),
+      self_(peer == comm_->rank()) {
   const std::string op = "channel(peer=" + (peer == any_source ? std::string("any") : std::to_string(peer)) +
                          ", id=" + std::to_string(id) + ")";
   comm_->check_source(peer, op.c_str());
@@ -20,9 +35,12 @@ channel_impl::channel_impl(std::shared_ptr<comm_impl> comm, int peer, int id, in
     throw usage_error(op + " on rank " + std::to_string(comm_->rank()) +
                       ": a channel with this peer and id is already open on this rank");
   closed_by_.assign(static_cast<std::size_t>(comm_->size()), 0);
+  granted_.assign(static_cast<std::size_t>(comm_->size()), 0);
+  granted_also_sends_.assign(static_cast<std::size_t>(comm_->size()), 0);
 }
 
 channel_impl::~channel_impl() {
+  end_receive();
   try {
     close();  // a producer that forgets to close must not leave its consumer waiting
   } catch (...) {
@@ -40,31 +58,45 @@ std::string channel_impl::where(const char* op) const {
   return describe(op) + " on rank " + std::to_string(comm_->rank());
 }
 
-void channel_impl::post(int dest, kind k, owned_bytes&& body) {
-  envelope env{comm_->context(lane::channel), k == kind::data ? type_.hash : 0, id_, comm_->rank(),
-               static_cast<std::uint32_t>(k), 0};
+void channel_impl::post(int dest, kind k, owned_bytes&& body, std::uint32_t grant, bool also_sends) {
+  const std::uint32_t flags =
+      static_cast<std::uint32_t>(k) | (also_sends ? also_sends_bit : 0u) | (grant << grant_shift);
+  envelope env{comm_->context(space::channel), k == kind::data ? type_.hash : 0, id_, comm_->rank(), flags, 0};
   eng().post(comm_->world_of(dest), env, std::move(body));
+}
+
+std::uint32_t channel_impl::next_grant() noexcept {
+  grant_counter_ = grant_counter_ % grant_limit + 1;  // never 0, which means "no grant"
+  return grant_counter_;
 }
 
 void channel_impl::pump() {
   matcher& m = eng().matching();
-  const match_key key{comm_->context(lane::channel), peer_, id_};
+  const match_key key{comm_->context(space::channel), peer_, id_};
   while (std::optional<frame> f = m.take(key)) {
-    const int source = f->env.source;
-    switch (static_cast<kind>(f->env.flags)) {
+    const int source = f->env.source;  // checked against the communicator on arrival
+    const auto r = static_cast<std::size_t>(source);
+    const std::uint32_t grant = f->env.flags >> grant_shift;
+    switch (static_cast<kind>(f->env.flags & kind_bits)) {
       case kind::data:
+        if (grant != 0 && granted_[r] == grant) granted_[r] = 0;  // my grant was used
         queue_.push_back({source, std::move(f->body), f->env.type});
-        grant_offered_ = false;
         break;
       case kind::ack:
         if (outstanding_ > 0) --outstanding_;
         break;
       case kind::grant:
-        ++grants_;
+        peer_grant_ = grant;
+        peer_grant_also_sends_ = (f->env.flags & also_sends_bit) != 0;
+        break;
+      case kind::revoke:
+        if (peer_grant_ == grant) peer_grant_ = 0;
         break;
       case kind::close:
-        closed_by_[static_cast<std::size_t>(source)] = 1;
+        closed_by_[r] = 1;
         break;
+      default:
+        break;  // a kind this version does not know: nothing to do with it
     }
   }
 }
@@ -85,26 +117,41 @@ void channel_impl::check_can_send(const char* op) {
   if (peer_gone_for_sending()) comm_->throw_gone(peer_, describe(op));
 }
 
+// Capacity 0: whether the peer's grant lets a non-blocking send go now. When both ends wait
+// in a select that may send or receive here, only the lower rank sends (the higher receives).
+bool channel_impl::grant_lets_me_send() const {
+  if (self_ || peer_grant_ == 0 || outstanding_ != 0) return false;
+  const bool both_may_send = granted_[static_cast<std::size_t>(peer_)] != 0 && peer_grant_also_sends_;
+  return !both_may_send || comm_->rank() < peer_;
+}
+
 bool channel_impl::can_send() {
   pump();
   if (peer_ == any_source || send_closed_ || peer_gone_for_sending()) return true;  // fails at once
-  return capacity_ == 0 ? outstanding_ == 0 && grants_ > 0
-                        : outstanding_ < static_cast<std::uint64_t>(capacity_);
+  return capacity_ == 0 ? grant_lets_me_send() : outstanding_ < static_cast<std::uint64_t>(capacity_);
 }
 
 void channel_impl::send(owned_bytes&& value) {
   pump();
   check_can_send("send");
+  if (capacity_ == 0 && self_)
+    throw usage_error(where("send") + ": an unbuffered channel (capacity 0) to this rank itself "
+                      "can never complete a send: only this rank could receive it, and it is "
+                      "busy sending. Give the channel a capacity");
   const std::uint64_t room = capacity_ == 0 ? 1 : static_cast<std::uint64_t>(capacity_);
   const activity waiting{"channel send", "peer", peer_, "id", id_};
   const int world = comm_->world_of(peer_);
   eng().wait_until([&] { pump(); return outstanding_ < room || eng().silent(world); }, waiting);
   if (outstanding_ >= room) comm_->throw_gone(peer_, describe("send"));
-  post(peer_, kind::data, std::move(value));
+  if (capacity_ > 0) {
+    post(peer_, kind::data, std::move(value));
+    ++outstanding_;
+    return;
+  }
+  // Unbuffered: under the peer's grant if it has one, and complete only when it has the value.
+  post(peer_, kind::data, std::move(value), peer_grant_);
+  peer_grant_ = 0;
   ++outstanding_;
-  if (capacity_ > 0) return;
-  // Unbuffered: complete only when the peer has received the value.
-  if (grants_ > 0) --grants_;
   eng().wait_until([&] { pump(); return outstanding_ == 0 || eng().silent(world); }, waiting);
   if (outstanding_ != 0) comm_->throw_gone(peer_, describe("send"));
 }
@@ -113,9 +160,13 @@ bool channel_impl::try_send(owned_bytes&& value) {
   pump();  // the caller polled the transport already (channel::try_send, or select's wait)
   check_can_send("try_send");
   if (!can_send()) return false;
-  post(peer_, kind::data, std::move(value));
+  if (capacity_ == 0) {
+    post(peer_, kind::data, std::move(value), peer_grant_);  // the peer committed to take it
+    peer_grant_ = 0;
+  } else {
+    post(peer_, kind::data, std::move(value));
+  }
   ++outstanding_;
-  if (capacity_ == 0 && grants_ > 0) --grants_;
   return true;
 }
 
@@ -154,13 +205,31 @@ void channel_impl::check_peer_alive() {
     comm_->throw_gone(peer_, describe("recv"));
 }
 
-void channel_impl::offer_grant() {
-  if (capacity_ != 0 || grant_offered_ || !queue_.empty()) return;
-  grant_offered_ = true;
-  for (int r = 0; r < comm_->size(); ++r)
-    if ((peer_ == any_source ? r != comm_->rank() : r == peer_) && !producer_done(r) &&
-        !comm_->dest_unreachable(r))
-      post(r, kind::grant, owned_bytes{});
+void channel_impl::begin_receive(bool also_sends) {
+  if (capacity_ != 0 || !queue_.empty()) return;
+  for (int r = 0; r < comm_->size(); ++r) {
+    const bool mine = peer_ == any_source ? r != comm_->rank() : r == peer_ && !self_;
+    if (!mine || producer_done(r) || comm_->dest_unreachable(r)) continue;
+    const auto i = static_cast<std::size_t>(r);
+    if (granted_[i] != 0 && (granted_also_sends_[i] != 0) == also_sends) continue;  // standing
+    if (granted_[i] != 0) post(r, kind::revoke, owned_bytes{}, granted_[i]);
+    granted_[i] = next_grant();
+    granted_also_sends_[i] = also_sends;
+    post(r, kind::grant, owned_bytes{}, granted_[i], also_sends);
+  }
+}
+
+void channel_impl::end_receive() noexcept {
+  for (std::size_t i = 0; i < granted_.size(); ++i) {
+    if (granted_[i] == 0) continue;
+    const std::uint32_t grant = granted_[i];
+    granted_[i] = 0;
+    try {
+      if (!comm_->dest_unreachable(static_cast<int>(i))) post(static_cast<int>(i), kind::revoke, owned_bytes{}, grant);
+    } catch (...) {
+      // The peer is gone (or the environment closed): nobody holds the grant any more.
+    }
+  }
 }
 
 received channel_impl::accept_front() {
@@ -182,7 +251,11 @@ std::optional<received> channel_impl::try_take() {
 std::optional<received> channel_impl::take(const clock::time_point* deadline) {
   pump();
   if (queue_.empty()) {
-    offer_grant();
+    begin_receive(false);
+    struct stop_receiving {
+      channel_impl& ch;
+      ~stop_receiving() { ch.end_receive(); }
+    } stop{*this};
     eng().wait_until([&] { pump(); return !queue_.empty() || all_done(); },
                      activity{"channel recv", "peer", peer_, "id", id_}, deadline);
   }

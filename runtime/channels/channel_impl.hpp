@@ -1,17 +1,29 @@
 #pragma once
-// Go-style channels on point-to-point frames in the communicator's channel lane, tagged with
-// the channel's id; the frame's kind travels in the envelope flags:
+// Go-style channels on point-to-point frames in the communicator's channel space, tagged with
+// the channel's id; the frame's kind (and, for capacity 0, a grant number) travels in the
+// envelope flags:
 //
-//   data   a value (typed: its fingerprint is checked on receipt)
-//   ack    "I received one of your values": the sender may have one more outstanding
-//   grant  "I am waiting to receive" (capacity 0 only): makes try_send / select's send ready
-//   close  "I will send no more": follows all the data on the same ordered path
+//   data    a value (typed: its fingerprint is checked on receipt), with the number of the
+//           grant it was sent under (0: none)
+//   ack     "I received one of your values": the sender may have one more outstanding
+//   grant   "I am waiting to receive" (capacity 0 only), numbered; it says whether the same wait
+//           could send on this channel instead (a select with both cases)
+//   revoke  "I no longer wait": withdraws a grant
+//   close   "I will send no more": follows all the data on the same ordered path
 //
 // Flow control is one rule: a sender may have at most max(capacity, 1) values sent and not yet
-// received (acked), and with capacity 0 every send also waits for its own ack, so it completes
-// only when the peer has received the value; try_send then succeeds only while the peer waits
-// (a grant). A fan-in channel (peer = any_source) receives from every other rank of its
-// communicator and is closed when each of them has closed its end, finished, or died.
+// received (acked). Capacity 0 is a rendezvous: a blocking send waits for its own ack, so it
+// completes only when the peer has received the value; a non-blocking send (try_send, select's
+// on_send) completes only under a grant, that is while the peer waits to receive. A receiver
+// grants when it starts waiting and revokes when it stops, so a grant never outlives the wait it
+// stands for, except in flight: a value sent under a grant whose revoke had not arrived yet is
+// kept and goes to the receiver's next receive (never lost, never duplicated). When both ends
+// wait in a select that may send or receive on the channel, the lower rank sends and the higher
+// one receives, so exactly one value moves, as in Go. An unbuffered channel to this rank itself
+// never completes a send (nobody else can receive it).
+//
+// A fan-in channel (peer = any_source) receives from every other rank of its communicator and is
+// closed when each of them has closed its end, finished, or died.
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -27,7 +39,7 @@ namespace parrun::detail {
 
 class channel_impl final : public channel_core {
  public:
-  enum class kind : std::uint32_t { data = 1, ack = 2, grant = 3, close = 4 };
+  enum class kind : std::uint32_t { data = 1, ack = 2, grant = 3, close = 4, revoke = 5 };
 
   channel_impl(std::shared_ptr<comm_impl> comm, int peer, int id, int capacity, const type_id& type);
   ~channel_impl() override;
@@ -42,7 +54,8 @@ class channel_impl final : public channel_core {
   bool has_value() override;
   bool drained_and_closed() override;
   void check_peer_alive() override;
-  void offer_grant() override;
+  void begin_receive(bool also_sends) override;
+  void end_receive() noexcept override;
   int peer() const noexcept override { return peer_; }
   int id() const noexcept override { return id_; }
   int capacity() const noexcept override { return capacity_; }
@@ -56,7 +69,9 @@ class channel_impl final : public channel_core {
     std::uint64_t type;
   };
   void pump();
-  void post(int dest, kind k, owned_bytes&& body);
+  void post(int dest, kind k, owned_bytes&& body, std::uint32_t grant = 0, bool also_sends = false);
+  std::uint32_t next_grant() noexcept;
+  bool grant_lets_me_send() const;
   received accept_front();
   bool producer_done(int rank) const;
   bool all_done() const;
@@ -71,15 +86,20 @@ class channel_impl final : public channel_core {
   int capacity_;
   const type_id& type_;
 
+  bool self_;  // a point-to-point channel to this rank itself
+
   // sending direction (point-to-point channels only)
-  std::uint64_t outstanding_ = 0;  // sent, not acked
-  std::uint64_t grants_ = 0;       // capacity 0: the peer is waiting
+  std::uint64_t outstanding_ = 0;    // sent, not acked
+  std::uint32_t peer_grant_ = 0;     // capacity 0: the peer's standing grant (0: none)
+  bool peer_grant_also_sends_ = false;
   bool send_closed_ = false;
 
   // receiving direction
   std::deque<arrived> queue_;
-  std::vector<char> closed_by_;  // per communicator rank: its close arrived
-  bool grant_offered_ = false;
+  std::vector<char> closed_by_;        // per communicator rank: its close arrived
+  std::vector<std::uint32_t> granted_; // capacity 0, per communicator rank: my standing grant
+  std::vector<char> granted_also_sends_;
+  std::uint32_t grant_counter_ = 0;
 };
 
 }  // namespace parrun::detail

@@ -50,7 +50,7 @@ call::call(comm_impl& c, coll_op op, const type_id* type, int root, bool has_roo
 }
 
 std::uint64_t call::post(int dest, owned_bytes&& bytes) {
-  envelope env{c_.context(lane::collective), type_, tag_, c_.rank(),
+  envelope env{c_.context(space::collective), type_, tag_, c_.rank(),
                static_cast<std::uint32_t>(op_) | (std::uint32_t{variant_} << 8), 0};
   return c_.eng().post(c_.world_of(dest), env, std::move(bytes));
 }
@@ -69,7 +69,7 @@ payload call::recv_any_variant(int source) { return take(source, true); }
 
 payload call::take(int source, bool any_variant) {
   engine& e = c_.eng();
-  posted_receive posted{{c_.context(lane::collective), source, tag_}, std::nullopt};
+  posted_receive posted{{c_.context(space::collective), source, tag_}, std::nullopt};
   if (!e.matching().post(posted)) {
     e.wait_until([&] { return posted.matched.has_value() || c_.source_silent(source); }, what_);
     if (!posted.matched) {

@@ -49,6 +49,11 @@ class matcher {
   /// Returns a frame that was matched but not consumed (its receive failed, or was abandoned)
   /// to the unexpected queue, in its original arrival position.
   void put_back(frame&& f);
+  /// Removes the unexpected frames for which `pred(frame)` holds; returns how many.
+  template <class Pred>
+  std::size_t remove_if(Pred pred) {
+    return static_cast<std::size_t>(unexpected_.remove_if(pred));
+  }
   /// Frames that arrived and were not received yet.
   const std::list<frame>& unexpected() const noexcept { return unexpected_; }
 

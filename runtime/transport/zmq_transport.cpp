@@ -1,6 +1,8 @@
 #include "transport/zmq_transport.hpp"
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -20,40 +22,75 @@ constexpr int drain_batch = 128;
 
 void configure_socket(zmq::socket_t& s, int linger_ms) { s.set(zmq::sockopt::linger, linger_ms); }
 
-zmq_transport::zmq_transport(zmq::context_t context, zmq::socket_t data_in, zmq::socket_t control,
-                             std::vector<std::string> endpoints, int my_rank, int hwm)
+zmq_transport::zmq_transport(zmq::context_t context, std::unique_ptr<zap_handler> zap,
+                             zmq::socket_t data_in, zmq::socket_t control,
+                             std::vector<std::string> endpoints, int my_rank, int hwm,
+                             std::string secret, std::size_t max_part)
     : context_(std::move(context)),
+      zap_(std::move(zap)),
       data_in_(std::move(data_in)),
       control_(std::move(control)),
       peers_(endpoints.size()),
       my_rank_(my_rank),
-      hwm_(hwm) {
+      hwm_(hwm),
+      secret_(std::move(secret)),
+      max_part_(max_part) {
   for (std::size_t r = 0; r < endpoints.size(); ++r) peers_[r].endpoint = std::move(endpoints[r]);
 }
 
 zmq_transport::~zmq_transport() { close(); }
 
+namespace {
+
+// A payload sent in several parts: ZeroMQ frees each part when written; the last one frees it.
+struct shared_body {
+  owned_bytes bytes;
+  std::atomic<std::size_t> parts_left;
+};
+
+void release_part(void*, void* hint) {
+  auto* shared = static_cast<shared_body*>(hint);
+  if (shared->parts_left.fetch_sub(1) == 1) delete shared;
+}
+
+}  // namespace
+
+void zmq_transport::send_parts(zmq::socket_t& out, owned_bytes& body) {
+  const std::size_t size = body.size();
+  zmq::message_t data;  // empty bodies stay empty (cppzmq would memcpy from their null pointer)
+  if (size == 0) {
+  } else if (size <= copy_limit) {
+    data.rebuild(body.data(), size);
+  } else if (size <= max_part_) {
+    std::byte* bytes = body.data();
+    auto [release, hint] = body.release();
+    data.rebuild(bytes, size, release, hint);
+  } else {
+    const std::size_t parts = (size + max_part_ - 1) / max_part_;
+    auto* shared = new shared_body{std::move(body), {parts}};
+    std::byte* bytes = shared->bytes.data();
+    for (std::size_t i = 0; i + 1 < parts; ++i) {
+      zmq::message_t part(bytes + i * max_part_, max_part_, release_part, shared);
+      out.send(part, zmq::send_flags::sndmore);
+    }
+    const std::size_t last = size - (parts - 1) * max_part_;
+    data.rebuild(bytes + (parts - 1) * max_part_, last, release_part, shared);
+  }
+  out.send(data, zmq::send_flags::none);
+}
+
 bool zmq_transport::try_send(peer& p, const envelope& env, owned_bytes& body) {
   if (!p.out) {
     p.out.emplace(context_, zmq::socket_type::push);
     configure_socket(*p.out, 2000);
+    configure_data_client(*p.out, secret_);
     p.out->set(zmq::sockopt::sndhwm, hwm_);
     p.out->connect(p.endpoint);
   }
   zmq::message_t head(&env, sizeof env);
   if (!p.out->send(head, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return false;
-  // The first frame was taken, so the pipe has room for the rest of this message.
-  zmq::message_t data;  // empty bodies stay empty (cppzmq would memcpy from their null pointer)
-  if (body.size() == 0) {
-  } else if (body.size() <= copy_limit) {
-    data.rebuild(body.data(), body.size());
-  } else {
-    std::byte* bytes = body.data();
-    std::size_t size = body.size();
-    auto [release, hint] = body.release();
-    data.rebuild(bytes, size, release, hint);
-  }
-  p.out->send(data, zmq::send_flags::none);
+  // The first part was taken, so ZeroMQ takes the rest of this message too (it is atomic).
+  send_parts(*p.out, body);
   return true;
 }
 
@@ -80,23 +117,53 @@ void zmq_transport::flush(peer& p) {
   }
 }
 
+void zmq_transport::warn_malformed(const std::string& why) {
+  if (++malformed_ <= 5)
+    std::fprintf(stderr, "parrun: rank %d: warning: dropped a malformed frame (%s)%s\n", my_rank_,
+                 why.c_str(), malformed_ == 5 ? "; further ones are not reported" : "");
+}
+
+std::optional<frame> zmq_transport::read_frame(zmq::message_t& head) {
+  // Read every part of the message first: whatever it is, none of it may stay behind.
+  std::vector<zmq::message_t> parts;
+  bool more = head.more();
+  while (more) {
+    parts.emplace_back();
+    (void)data_in_.recv(parts.back(), zmq::recv_flags::none);  // a message arrives whole
+    more = parts.back().more();
+  }
+  if (head.size() != sizeof(envelope) || parts.empty()) {
+    warn_malformed(std::to_string(head.size()) + "-byte header, " + std::to_string(parts.size()) +
+                   " more parts");
+    return std::nullopt;
+  }
+  frame f;
+  std::memcpy(&f.env, head.data(), sizeof(envelope));
+  if (parts.size() == 1) {  // the common case: the payload stays in ZeroMQ's buffer
+    auto body = std::make_shared<zmq::message_t>(std::move(parts.front()));
+    const auto* bytes = static_cast<const std::byte*>(body->data());
+    const std::size_t size = body->size();
+    f.body = payload(bytes, size, std::move(body));
+    return f;
+  }
+  std::size_t total = 0;
+  for (const zmq::message_t& part : parts) total += part.size();
+  owned_bytes joined;
+  std::byte* at = joined.grow(total);
+  for (const zmq::message_t& part : parts) {
+    if (part.size() != 0) std::memcpy(at, part.data(), part.size());
+    at += part.size();
+  }
+  f.body = payload::adopt(std::move(joined));
+  return f;
+}
+
 std::size_t zmq_transport::drain(frame_sink& sink) {
   std::size_t n = 0;
   for (; n < drain_batch; ++n) {
     zmq::message_t head;
     if (!data_in_.recv(head, zmq::recv_flags::dontwait)) break;
-    if (head.size() != sizeof(envelope) || !head.more())
-      throw transport_error("rank " + std::to_string(my_rank_) +
-                            ": received a malformed frame (" + std::to_string(head.size()) +
-                            "-byte header); is something else connecting to parrun's sockets?");
-    auto body = std::make_shared<zmq::message_t>();
-    (void)data_in_.recv(*body, zmq::recv_flags::none);  // the rest of a multipart message is here
-    frame f;
-    std::memcpy(&f.env, head.data(), sizeof(envelope));
-    const auto* bytes = static_cast<const std::byte*>(body->data());
-    std::size_t size = body->size();
-    f.body = payload(bytes, size, std::move(body));
-    sink.on_frame(std::move(f));
+    if (std::optional<frame> f = read_frame(head)) sink.on_frame(std::move(*f));
   }
   if (control_) {
     zmq::message_t msg;
@@ -151,6 +218,7 @@ void zmq_transport::close() noexcept {
       control_.set(zmq::sockopt::linger, 1000);
       control_.close();
     }
+    zap_.reset();  // shuts the context down: its thread closes its socket and returns
     context_.close();
   } catch (...) {
     // Nothing sensible to do at shutdown; never throw from here.

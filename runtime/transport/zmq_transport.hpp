@@ -5,7 +5,14 @@
 // not take yet waits in our own per-peer FIFO until poll reports the socket writable. Large
 // payloads are handed to ZeroMQ without copying. The launcher's control socket (a DEALER) is
 // polled in the same zmq_poll, so a rank blocked in a receive still answers the launcher.
+//
+// On the wire a frame is one ZeroMQ multipart message: the 32-byte envelope, then the payload
+// in parts of at most `max_part` bytes (the PULL socket refuses longer parts, so a peer that is
+// not yet authenticated cannot make this rank allocate more; see zap_handler.hpp for who may
+// connect at all). A payload of several parts is reassembled with one copy. Anything that is
+// not such a message is dropped with a warning: a bad frame never ends the job.
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +20,7 @@
 #include <zmq.hpp>
 
 #include "transport/transport.hpp"
+#include "transport/zap_handler.hpp"
 
 namespace parrun::detail {
 
@@ -21,8 +29,11 @@ class zmq_transport final : public transport {
   /// `data_in` is this rank's bound PULL socket, `control` its connected DEALER to the launcher,
   /// `endpoints` every rank's data endpoint by world rank, `hwm` the high-water mark of each
   /// PUSH socket (messages queued per peer before it pushes back).
-  zmq_transport(zmq::context_t context, zmq::socket_t data_in, zmq::socket_t control,
-                std::vector<std::string> endpoints, int my_rank, int hwm);
+  /// `zap` judges every peer that connects to `data_in` (it must exist before data_in binds),
+  /// `secret` is what this rank presents to its peers, `max_part` the largest payload part.
+  zmq_transport(zmq::context_t context, std::unique_ptr<zap_handler> zap, zmq::socket_t data_in,
+                zmq::socket_t control, std::vector<std::string> endpoints, int my_rank, int hwm,
+                std::string secret, std::size_t max_part);
   ~zmq_transport() override;
 
   std::uint64_t post(int peer, const envelope& env, owned_bytes&& body) override;
@@ -45,10 +56,14 @@ class zmq_transport final : public transport {
   };
 
   bool try_send(peer& p, const envelope& env, owned_bytes& body);
+  void send_parts(zmq::socket_t& out, owned_bytes& body);
   void flush(peer& p);
   std::size_t drain(frame_sink& sink);
+  std::optional<frame> read_frame(zmq::message_t& head);
+  void warn_malformed(const std::string& why);
 
   zmq::context_t context_;
+  std::unique_ptr<zap_handler> zap_;
   zmq::socket_t data_in_;
   zmq::socket_t control_;
   std::vector<peer> peers_;
@@ -56,6 +71,9 @@ class zmq_transport final : public transport {
   std::vector<zmq::pollitem_t> items_;
   int my_rank_;
   int hwm_;
+  std::string secret_;
+  std::size_t max_part_;
+  unsigned long malformed_ = 0;
   bool closed_ = false;
 };
 

@@ -1,5 +1,6 @@
 #include "wireup/wireup.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <parrun/errors.hpp>
 #include <parrun/wire.hpp>
 
+#include "transport/zap_handler.hpp"
 #include "transport/zmq_transport.hpp"
 
 namespace parrun::detail {
@@ -100,6 +102,24 @@ std::optional<std::string> next_control(zmq::socket_t& control, std::chrono::mil
   return msg.to_string();
 }
 
+// Where this rank receives data: a unix socket inside the job's 0700 directory, which no other
+// user can enter (so none can even connect). Without one (a launcher that made none), a Linux
+// abstract socket; the ZAP handler still refuses every peer but the job's own ranks.
+std::string data_endpoint(const job_info& info) {
+  const char* dir = std::getenv(wire::env_socket_dir);
+  if (dir != nullptr && *dir != '\0') return "ipc://" + std::string(dir) + "/" + std::to_string(info.rank);
+  return "ipc://@parrun-" + info.job_id + "-" + std::to_string(info.rank);
+}
+
+// A rank holds a descriptor per peer connection: use all the descriptors the hard limit allows.
+void raise_descriptor_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
 }  // namespace
 
 joined_job join_job() {
@@ -107,6 +127,8 @@ joined_job join_job() {
   job.info.host = host_name();
   job.info.hwm = optional_int("PARRUN_HWM", 1000, 0, 1'000'000);
   job.info.spin_us = optional_int("PARRUN_SPIN_US", -1, 0, 1'000'000);
+  job.info.max_part = static_cast<std::size_t>(
+      optional_int("PARRUN_PART_BYTES", static_cast<int>(job.info.max_part), 4096, 1 << 30));
   const char* rendezvous = std::getenv(wire::env_rendezvous);
   if (rendezvous == nullptr || *rendezvous == '\0') {
     job.link = std::make_unique<solo_transport>();
@@ -125,12 +147,19 @@ joined_job join_job() {
   const double patience = connect_timeout_seconds();
   const std::string me = "rank " + std::to_string(info.rank);
 
+  raise_descriptor_limit();
   zmq::context_t context(1);
+  // One socket per peer it sends to, plus its own: ZeroMQ's default cap (1023) is too few for
+  // big jobs.
+  context.set(zmq::ctxopt::max_sockets, info.size + 16);
+  // Only the job's own ranks may deliver frames (zap_handler.hpp); the handler is in place
+  // before the data socket exists.
+  auto zap = std::make_unique<zap_handler>(context, secret, info.rank);
   zmq::socket_t data_in(context, zmq::socket_type::pull);
   configure_socket(data_in, 0);
+  configure_data_server(data_in, info.max_part);
   data_in.set(zmq::sockopt::rcvhwm, info.hwm);
-  // A Linux abstract socket: host-local, nothing left in the file system after a crash.
-  const std::string endpoint = "ipc://@parrun-" + info.job_id + "-" + std::to_string(info.rank);
+  const std::string endpoint = data_endpoint(info);
   try {
     data_in.bind(endpoint);
   } catch (const zmq::error_t& e) {
@@ -184,9 +213,9 @@ joined_job join_job() {
                           std::to_string(table.endpoints.size()) + " endpoints for " +
                           std::to_string(info.size) + " ranks");
   info.hosts = table.hosts;
-  job.link = std::make_unique<zmq_transport>(std::move(context), std::move(data_in),
+  job.link = std::make_unique<zmq_transport>(std::move(context), std::move(zap), std::move(data_in),
                                              std::move(control), std::move(table.endpoints),
-                                             info.rank, info.hwm);
+                                             info.rank, info.hwm, secret, info.max_part);
   return job;
 }
 

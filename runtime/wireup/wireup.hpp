@@ -23,6 +23,9 @@ struct job_info {
   // Tunables (README, "The environment contract"), read and checked once, here.
   int hwm = 1000;    ///< PARRUN_HWM: ZeroMQ high-water mark, messages per peer pipe
   int spin_us = -1;  ///< PARRUN_SPIN_US: µs a blocked rank polls before sleeping; -1: decide
+  /// PARRUN_PART_BYTES: the largest part of a frame on the wire (bigger payloads travel in
+  /// several parts); also the most a peer not yet authenticated can make this rank allocate.
+  std::size_t max_part = std::size_t{64} << 20;
 };
 
 struct joined_job {

@@ -23,3 +23,19 @@ target_link_libraries(test_singleton PRIVATE parrun::parrun GTest::gtest_main pa
 target_compile_definitions(test_singleton PRIVATE SINGLETON_JOB="$<TARGET_FILE:p2p_singleton_job>")
 add_dependencies(test_singleton p2p_singleton_job)
 gtest_discover_tests(test_singleton TEST_PREFIX p2p. PROPERTIES LABELS integration TIMEOUT 60)
+
+# Security: an intruder (plain libzmq, no secret) against a rank's data socket and the launcher,
+# as another user and as the same user; nothing it sends is delivered or ends the job.
+add_executable(security_intruder ${CMAKE_CURRENT_LIST_DIR}/security_jobs/intruder.cpp)
+target_link_libraries(security_intruder PRIVATE cppzmq parrun_warnings)
+add_executable(test_security ${CMAKE_CURRENT_LIST_DIR}/test_security.cpp)
+target_link_libraries(test_security PRIVATE parrun_rank_gtest_main parrun_warnings)
+target_compile_definitions(test_security PRIVATE INTRUDER="$<TARGET_FILE:security_intruder>")
+add_dependencies(test_security security_intruder)
+parrun_add_test(NAME p2p.security COMMAND $<TARGET_FILE:test_security> NP 2 TIMEOUT 90)
+# The same under a descriptor limit of 1024 (soft and hard), where 1,100 connections by anyone
+# used to abort the rank inside libzmq.
+add_test(NAME p2p.security.low_fd_limit
+         COMMAND sh -c "ulimit -n 1024 && exec \"$0\" -n 2 --timeout 80 \"$1\" --gtest_filter=*garbage*"
+                 $<TARGET_FILE:parrun_launcher> $<TARGET_FILE:test_security>)
+set_tests_properties(p2p.security.low_fd_limit PROPERTIES TIMEOUT 90 LABELS integration)

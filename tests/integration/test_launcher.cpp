@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,6 +53,11 @@ namespace {
 const std::string parrun = PARRUN_EXE;
 const std::string job = LAUNCHER_JOB_EXE;
 constexpr const char* marker_name = "PARRUN_LAUNCHER_TEST_MARKER";
+
+// parrun's own exit codes when it cannot run the job (the README's, which are coreutils').
+constexpr int exit_usage_error = 125;    // bad command line, or the job could not start
+constexpr int exit_cannot_invoke = 126;  // the program exists but cannot be executed
+constexpr int exit_not_found = 127;      // the program is not there
 
 double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
@@ -380,11 +387,11 @@ class launcher : public testing::Test {
   // Starts `parrun -n np [extra...] command...` and waits until every rank said "ready R PID".
   std::unique_ptr<child> start_ready_command(int np, const std::vector<std::string>& extra,
                                              const std::vector<std::string>& command,
-                                             std::map<int, pid_t>& ranks) {
+                                             std::map<int, pid_t>& ranks, child::options opt = {}) {
     std::vector<std::string> args{"-n", std::to_string(np)};
     args.insert(args.end(), extra.begin(), extra.end());
     args.insert(args.end(), command.begin(), command.end());
-    auto c = start(args);
+    auto c = start(args, std::move(opt));
     const bool ready = c->wait_until([&] { return static_cast<int>(ready_ranks(c->out()).size()) == np; }, 30s);
     EXPECT_TRUE(ready) << "not every rank became ready\n--- stdout ---\n" << shown(c->out())
                        << "--- stderr ---\n" << shown(c->err());
@@ -394,10 +401,23 @@ class launcher : public testing::Test {
 
   // The same with launcher_job in `mode`.
   std::unique_ptr<child> start_ready(int np, const std::vector<std::string>& extra,
-                                     const std::vector<std::string>& mode, std::map<int, pid_t>& ranks) {
+                                     const std::vector<std::string>& mode, std::map<int, pid_t>& ranks,
+                                     child::options opt = {}) {
     std::vector<std::string> command{job};
     command.insert(command.end(), mode.begin(), mode.end());
-    return start_ready_command(np, extra, command, ranks);
+    return start_ready_command(np, extra, command, ranks, std::move(opt));
+  }
+
+  // Runs `sh -c script` (which execs parrun, say, under a lower ulimit) to its end; "$PARRUN"
+  // and "$JOB" in the script are parrun and launcher_job.
+  outcome run_shell(const std::string& script, std::chrono::duration<double> limit = 45s) {
+    std::random_device rd;
+    const std::string marker = std::to_string(getpid()) + "-" + std::to_string(markers_.size()) + "-" +
+                               std::to_string(rd());
+    markers_.push_back(marker);
+    child::options opt;
+    opt.env = {"PARRUN=" + parrun, "JOB=" + job};
+    return child({"/bin/sh", "-c", script}, std::move(opt), marker).finish(limit);
   }
 
   std::vector<std::string> markers_;
@@ -490,17 +510,19 @@ TEST_F(launcher, program_arguments_that_look_like_options_are_the_programs) {
   EXPECT_TRUE(contains(o.out, "rank 0 --help unset\n")) << o.out;
 }
 
-// Bad input: one clear line (plus the --help hint), exit code 2, and nothing started — the
-// `mark` mode would leave a file per rank that started.
+// Bad input: one clear line (plus the --help hint), parrun's own exit code — coreutils' 125
+// for the command line, 126 for a program that cannot be executed, 127 for one that is not
+// there — and nothing started: the `mark` mode would leave a file per rank that started.
 struct bad_input_case {
   const char* name;
   std::vector<std::string> args;  // {JOB}, {DIR}, {FILE} and {SUBDIR} are replaced
   const char* message;            // must appear in the error line
+  int code;                       // parrun's exit code
 };
 
 class launcher_bad_input : public launcher, public testing::WithParamInterface<bad_input_case> {};
 
-TEST_P(launcher_bad_input, one_line_exit_2_nothing_started) {
+TEST_P(launcher_bad_input, one_line_exit_code_nothing_started) {
   temp_dir dir;
   const fs::path data = dir.path / "data.txt";
   std::ofstream(data) << "not a program\n";
@@ -516,7 +538,7 @@ TEST_P(launcher_bad_input, one_line_exit_2_nothing_started) {
   }
   const outcome o = run(args, {{}, {"-PARRUN_TEST_UNSET_VARIABLE"}, false});
   ASSERT_TRUE(o.exited) << o.describe();
-  EXPECT_EQ(o.code, 2) << o.describe();
+  EXPECT_EQ(o.code, GetParam().code) << o.describe();
   EXPECT_EQ(o.out, "");
   const std::vector<std::string> lines = lines_of(o.err);
   ASSERT_GE(lines.size(), 1u) << o.describe();
@@ -532,28 +554,32 @@ TEST_P(launcher_bad_input, one_line_exit_2_nothing_started) {
 INSTANTIATE_TEST_SUITE_P(
     cases, launcher_bad_input,
     testing::Values(
-        bad_input_case{"unknown_option", {"--bogus", "-n", "2", "{JOB}", "mark", "{DIR}"}, "unrecognised option '--bogus'"},
-        bad_input_case{"unknown_short_option", {"-n", "2", "-q", "{JOB}", "mark", "{DIR}"}, "-q"},
-        bad_input_case{"np_missing", {"{JOB}", "mark", "{DIR}"}, "-n/--np is required"},
-        bad_input_case{"np_without_value", {"-n"}, "--np"},
-        bad_input_case{"np_zero", {"-n", "0", "{JOB}", "mark", "{DIR}"}, "-n/--np: 0 ranks; give at least 1"},
-        bad_input_case{"np_negative", {"-n", "-4", "{JOB}", "mark", "{DIR}"}, "-n/--np: -4 ranks; give at least 1"},
-        bad_input_case{"np_not_a_number", {"-n", "two", "{JOB}", "mark", "{DIR}"}, "'two' is not a number of ranks"},
-        bad_input_case{"np_trailing_junk", {"-n", "2x", "{JOB}", "mark", "{DIR}"}, "'2x' is not a number of ranks"},
-        bad_input_case{"no_program", {"-n", "2"}, "no program given"},
+        bad_input_case{"unknown_option", {"--bogus", "-n", "2", "{JOB}", "mark", "{DIR}"}, "unrecognised option '--bogus'", exit_usage_error},
+        bad_input_case{"unknown_short_option", {"-n", "2", "-q", "{JOB}", "mark", "{DIR}"}, "-q", exit_usage_error},
+        bad_input_case{"np_missing", {"{JOB}", "mark", "{DIR}"}, "-n/--np is required", exit_usage_error},
+        bad_input_case{"np_without_value", {"-n"}, "--np", exit_usage_error},
+        bad_input_case{"np_zero", {"-n", "0", "{JOB}", "mark", "{DIR}"}, "-n/--np: 0 ranks; give at least 1", exit_usage_error},
+        bad_input_case{"np_negative", {"-n", "-4", "{JOB}", "mark", "{DIR}"}, "-n/--np: -4 ranks; give at least 1", exit_usage_error},
+        bad_input_case{"np_not_a_number", {"-n", "two", "{JOB}", "mark", "{DIR}"}, "'two' is not a number of ranks", exit_usage_error},
+        bad_input_case{"np_trailing_junk", {"-n", "2x", "{JOB}", "mark", "{DIR}"}, "'2x' is not a number of ranks", exit_usage_error},
+        bad_input_case{"no_program", {"-n", "2"}, "no program given", exit_usage_error},
         bad_input_case{"program_not_found", {"-n", "2", "/nonexistent/parrun-test-program"},
-                       "program '/nonexistent/parrun-test-program' not found"},
+                       "program '/nonexistent/parrun-test-program' not found", exit_not_found},
         bad_input_case{"program_not_on_path", {"-n", "2", "parrun-test-no-such-program"},
-                       "'parrun-test-no-such-program' not found in PATH"},
-        bad_input_case{"program_not_executable", {"-n", "2", "{FILE}"}, "is not executable"},
-        bad_input_case{"program_is_directory", {"-n", "2", "{SUBDIR}"}, "is a directory"},
+                       "'parrun-test-no-such-program' not found in PATH", exit_not_found},
+        bad_input_case{"program_not_executable", {"-n", "2", "{FILE}"}, "is not executable", exit_cannot_invoke},
+        bad_input_case{"program_is_directory", {"-n", "2", "{SUBDIR}"}, "is a directory", exit_cannot_invoke},
         bad_input_case{"x_unset", {"-n", "2", "-x", "PARRUN_TEST_UNSET_VARIABLE", "{JOB}", "mark", "{DIR}"},
-                       "PARRUN_TEST_UNSET_VARIABLE is not set in parrun's environment"},
+                       "PARRUN_TEST_UNSET_VARIABLE is not set in parrun's environment", exit_usage_error},
         bad_input_case{"x_bad_name", {"-n", "2", "-x", "1BAD=1", "{JOB}", "mark", "{DIR}"},
-                       "'1BAD' is not a valid environment variable name"},
-        bad_input_case{"timeout_zero", {"-n", "2", "--timeout", "0", "{JOB}", "mark", "{DIR}"}, "--timeout"},
+                       "'1BAD' is not a valid environment variable name", exit_usage_error},
+        bad_input_case{"timeout_zero", {"-n", "2", "--timeout", "0", "{JOB}", "mark", "{DIR}"}, "--timeout", exit_usage_error},
         bad_input_case{"timeout_not_a_number", {"-n", "2", "--timeout", "soon", "{JOB}", "mark", "{DIR}"},
-                       "--timeout"}),
+                       "--timeout", exit_usage_error},
+        bad_input_case{"timeout_too_large", {"-n", "2", "--timeout", "1e10", "{JOB}", "mark", "{DIR}"},
+                       "--timeout: '1e10' is more than the largest accepted value, 1000000000 s", exit_usage_error},
+        bad_input_case{"timeout_infinite", {"-n", "2", "--timeout", "inf", "{JOB}", "mark", "{DIR}"},
+                       "--timeout: 'inf' is more than the largest accepted value, 1000000000 s", exit_usage_error}),
     [](const testing::TestParamInfo<bad_input_case>& p) { return std::string(p.param.name); });
 
 TEST_F(launcher, mark_mode_proves_ranks_start) {
@@ -572,10 +598,41 @@ TEST_F(launcher, program_that_cannot_be_executed) {
   fs::permissions(junk, fs::perms::owner_all);
   const outcome o = run({"-n", "3", junk.string()});
   ASSERT_TRUE(o.exited) << o.describe();
-  EXPECT_EQ(o.code, 2) << o.describe();
+  EXPECT_EQ(o.code, exit_cannot_invoke) << o.describe();
   const std::vector<std::string> lines = lines_of(o.err);
   ASSERT_EQ(lines.size(), 1u) << o.describe();
   EXPECT_EQ(lines[0], "parrun: error: could not execute " + junk.string() + ": Exec format error");
+}
+
+TEST_F(launcher, script_whose_interpreter_is_missing) {
+  // execve says ENOENT for the missing interpreter: "not found", as a shell says it (127).
+  temp_dir dir;
+  const fs::path script = dir.path / "script";
+  std::ofstream(script) << "#!/nonexistent/parrun-test-interpreter\n";
+  fs::permissions(script, fs::perms::owner_all);
+  const outcome o = run({"-n", "2", script.string()});
+  ASSERT_TRUE(o.exited) << o.describe();
+  EXPECT_EQ(o.code, exit_not_found) << o.describe();
+  EXPECT_EQ(lines_of(o.err),
+            std::vector<std::string>{"parrun: error: could not execute " + script.string() + ": No such file or directory"});
+}
+
+TEST_F(launcher, rank_exit_status_2_is_not_mistaken_for_parruns_own) {
+  // 2 is what many programs exit with (grep, a failed assertion in a script); parrun's own
+  // failures are 125..127, so a 2 is the rank's.
+  const outcome o = run({"-n", "3", "sh", "-c", "if [ \"$PARRUN_RANK\" = 1 ]; then exit 2; fi; exec sleep 60"});
+  ASSERT_TRUE(o.exited) << o.describe();
+  EXPECT_EQ(o.code, 2) << o.describe();
+  expect_report(o, 1, "exited with status 2", "terminated 2 other ranks");
+}
+
+TEST_F(launcher, rank_exit_statuses_125_to_127_pass_through_too) {
+  for (int code : {125, 126, 127}) {
+    const outcome o = run({"-n", "1", "sh", "-c", "exit " + std::to_string(code)});
+    ASSERT_TRUE(o.exited) << o.describe();
+    EXPECT_EQ(o.code, code) << o.describe();
+    expect_report(o, 0, "exited with status " + std::to_string(code), "no other rank was running");
+  }
 }
 
 // --- the environment contract and -x ------------------------------------------------------------
@@ -1136,4 +1193,292 @@ TEST_F(launcher, timeout_not_reached) {
   ASSERT_TRUE(o.exited) << o.describe();
   EXPECT_EQ(o.code, 0) << o.describe();
   EXPECT_EQ(o.err, "");
+}
+
+TEST_F(launcher, timeout_of_the_largest_accepted_value_does_not_fire) {
+  // 1e9 s is kept exactly; values past ~9.2e9 s used to overflow the deadline and fire at once.
+  const outcome o = run({"-n", "2", "--timeout", "1e9", job, "ok"});
+  ASSERT_TRUE(o.exited) << o.describe();
+  EXPECT_EQ(o.code, 0) << o.describe();
+  EXPECT_EQ(o.err, "");
+}
+
+TEST_F(launcher, timeout_report_names_a_stopped_rank_and_still_ends_it_promptly) {
+  std::map<int, pid_t> ranks;
+  auto c = start_ready(3, {"--timeout", "2"}, {"stop", "1"}, ranks);
+  ASSERT_EQ(ranks.size(), 3u);
+  ASSERT_TRUE(c->wait_until([&] { return process_state(std::to_string(ranks[1])) == 'T'; }, 10s))
+      << "rank 1 did not stop itself";
+  ASSERT_TRUE(c->wait_until([&] { return contains(c->err(), "parrun: timed out after"); }, 30s)) << c->err();
+  const auto reported = clock_type::now();  // the ranks get SIGTERM right after the report
+  const outcome o = c->finish();
+  const double ending = seconds_since(reported);
+  ASSERT_TRUE(o.exited) << o.describe();
+  EXPECT_EQ(o.code, 124) << o.describe();
+  const std::vector<std::string> lines = parrun_lines(o.err);
+  ASSERT_EQ(lines.size(), 4u) << o.describe();
+  EXPECT_EQ(lines[0], "parrun: timed out after 2.0 s; terminating 3 running ranks:");
+  EXPECT_TRUE(contains(lines[1], "rank 0 (pid " + std::to_string(ranks[0]) + " on ")) << lines[1];
+  EXPECT_TRUE(contains(lines[1], "): recv(source=1, tag=7) for ")) << lines[1];
+  EXPECT_EQ(lines[2], "parrun:   rank 1 (pid " + std::to_string(ranks[1]) + " on " + this_host() +
+                          "): stopped (SIGSTOP/SIGTSTP): not answering");
+  EXPECT_TRUE(contains(lines[3], "): recv(source=1, tag=7) for ")) << lines[3];
+  // A stopped rank acts on SIGTERM only once continued; without SIGCONT only SIGKILL would end
+  // it, after the 2 s grace period.
+  EXPECT_LT(ending, 1.8) << "the stopped rank was not continued after SIGTERM\n" << o.describe();
+  // TearDown checks that rank 1 is gone too.
+}
+
+// --- open-file limits --------------------------------------------------------------------------
+
+namespace {
+rlim_t hard_open_file_limit() {
+  rlimit l{};
+  getrlimit(RLIMIT_NOFILE, &l);
+  return l.rlim_max;
+}
+}  // namespace
+
+TEST_F(launcher, soft_open_file_limit_is_raised_for_a_large_job) {
+  // parrun holds about three descriptors per rank: 120 ranks do not fit under a soft limit of
+  // 256, but do under the hard limit, to which parrun raises its own.
+  if (hard_open_file_limit() != RLIM_INFINITY && hard_open_file_limit() < 1024)
+    GTEST_SKIP() << "the hard limit (" << hard_open_file_limit() << ") is too low for this test";
+  const outcome o = run_shell("ulimit -Sn 256 && exec \"$PARRUN\" -n 120 \"$JOB\" ok", 50s);
+  ASSERT_TRUE(o.exited) << o.describe();
+  EXPECT_EQ(o.code, 0) << o.describe();
+  EXPECT_EQ(o.err, "") << o.describe();
+  for (int r = 0; r < 120; ++r) EXPECT_TRUE(contains(o.out, "rank " + std::to_string(r) + " of 120\n")) << r;
+}
+
+TEST_F(launcher, job_beyond_the_hard_open_file_limit_is_refused_before_anything_starts) {
+  temp_dir dir;
+  const outcome o = run_shell("ulimit -n 64 && exec \"$PARRUN\" -n 60 \"$JOB\" mark " + dir.path.string());
+  ASSERT_TRUE(o.exited) << o.describe();
+  EXPECT_EQ(o.code, exit_usage_error) << o.describe();
+  const std::vector<std::string> lines = lines_of(o.err);
+  ASSERT_EQ(lines.size(), 1u) << o.describe();
+  static const std::regex refused(
+      R"(^parrun: error: -n 60 needs up to (\d+) open files but the open-file limit is 64 \(its hard limit\); )"
+      R"(raise it with 'ulimit -n (\d+)' before starting parrun \(raising a hard limit needs root\)$)");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(lines[0], m, refused)) << lines[0];
+  EXPECT_EQ(m[1].str(), m[2].str()) << lines[0];
+  EXPECT_GE(std::stoi(m[1]), 180) << "at least three per rank";
+  EXPECT_EQ(dir.entries(), 0u) << "a rank was started";
+}
+
+// --- nothing left for PID 1 to reap ----------------------------------------------------------------
+
+namespace {
+
+// Runs `parrun args...` under a subreaper (a forked helper with PR_SET_CHILD_SUBREAPER): what
+// parrun leaves behind unreaped — a child that outlived it, or a zombie — is reparented to
+// the helper instead of to PID 1. Returns what the helper found besides parrun ("" when
+// nothing) or why it could not tell.
+std::string left_for_the_reaper(const std::vector<std::string>& args, const std::string& marker) {
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) return "pipe failed";
+  const pid_t helper = fork();
+  if (helper < 0) return "fork failed";
+  if (helper == 0) {
+    close(report[0]);
+    auto answer = [&](const std::string& s) {
+      ssize_t ignored = write(report[1], s.data(), s.size());
+      (void)ignored;
+      _exit(0);
+    };
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) answer("PR_SET_CHILD_SUBREAPER failed");
+    const pid_t p = fork();
+    if (p == 0) {
+      const int null = open("/dev/null", O_RDWR);
+      for (int fd : {0, 1, 2}) dup2(null, fd);
+      setenv(marker_name, marker.c_str(), 1);
+      std::vector<char*> argv{const_cast<char*>(parrun.c_str())};
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    const auto deadline = clock_type::now() + 30s;
+    int status = 0;
+    while (waitpid(p, &status, WNOHANG) == 0) {
+      if (clock_type::now() > deadline) {
+        kill(p, SIGKILL);
+        answer("parrun did not end within 30 s");
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    // Whatever parrun left is ours now: a zombie shows up at once, a live child when it ends.
+    const auto patience = clock_type::now() + 3s;
+    std::string found;
+    for (;;) {
+      siginfo_t info{};
+      if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG) != 0) break;  // ECHILD: nothing left
+      if (info.si_pid != 0) {
+        found += "pid " + std::to_string(info.si_pid) + " exited under the subreaper; ";
+        continue;
+      }
+      if (clock_type::now() > patience) {
+        found += "a child of parrun is still alive 3 s after it exited; ";
+        break;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    answer(found);
+  }
+  close(report[1]);
+  std::string found;
+  char buf[256];
+  for (ssize_t n; (n = read(report[0], buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    found.append(buf, static_cast<std::size_t>(n));
+  }
+  close(report[0]);
+  int status = 0;
+  waitpid(helper, &status, 0);
+  return found;
+}
+
+}  // namespace
+
+TEST_F(launcher, parrun_reaps_its_watchdog_however_the_job_ends) {
+  temp_dir dir;
+  const fs::path junk = dir.path / "junk";
+  std::ofstream(junk) << "\x7f" << "ELF but not really";
+  fs::permissions(junk, fs::perms::owner_all);
+  const std::vector<std::vector<std::string>> jobs{
+      {"-n", "2", job, "ok"},
+      {"-n", "3", "sh", "-c", "if [ \"$PARRUN_RANK\" = 1 ]; then exit 3; fi; exec sleep 60"},
+      {"-n", "2", "--timeout", "1", job, "block"},
+      {"-n", "2", junk.string()},  // the watchdog is forked with the first rank, before its exec fails
+  };
+  for (const auto& args : jobs) {
+    std::random_device rd;
+    markers_.push_back(std::to_string(getpid()) + "-reaper-" + std::to_string(markers_.size()) + "-" +
+                       std::to_string(rd()));
+    std::string all;
+    for (const std::string& a : args) all += a + " ";
+    EXPECT_EQ(left_for_the_reaper(args, markers_.back()), "") << "parrun " << all;
+  }
+}
+
+// --- the job's socket directory --------------------------------------------------------------------
+
+namespace {
+
+std::vector<std::string> entries_of(const fs::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// The entries of `dir` once it is empty, or those still there when `patience` ran out.
+std::vector<std::string> left_in(const fs::path& dir, std::chrono::duration<double> patience) {
+  const auto deadline = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(patience);
+  std::vector<std::string> names = entries_of(dir);
+  while (!names.empty() && clock_type::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+    names = entries_of(dir);
+  }
+  return names;
+}
+
+std::string environment_value(pid_t pid, const std::string& name) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ");
+  const std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string prefix = name + "=";
+  for (std::size_t start = 0; start < env.size();) {
+    std::size_t end = env.find('\0', start);
+    if (end == std::string::npos) end = env.size();
+    if (env.compare(start, prefix.size(), prefix) == 0) return env.substr(start + prefix.size(), end - start - prefix.size());
+    start = end + 1;
+  }
+  return "(unset)";
+}
+
+}  // namespace
+
+TEST_F(launcher, every_rank_gets_the_jobs_socket_dir_under_tmpdir) {
+  temp_dir tmp;  // the job's TMPDIR: nothing else writes there
+  const outcome o = run({"-n", "3", job, "env", "PARRUN_SOCKET_DIR", "PARRUN_JOB_ID"},
+                        {{}, {"TMPDIR=" + tmp.path.string()}, false});
+  ASSERT_TRUE(o.exited && o.code == 0) << o.describe();
+  auto v = env_values(o.out);
+  ASSERT_EQ(v.size(), 3u) << o.out;
+  for (int r = 0; r < 3; ++r) {
+    ASSERT_FALSE(v[r]["PARRUN_JOB_ID"].empty()) << o.out;
+    EXPECT_EQ(v[r]["PARRUN_SOCKET_DIR"], (tmp.path / ("parrun-" + v[r]["PARRUN_JOB_ID"])).string()) << o.out;
+  }
+  EXPECT_EQ(entries_of(tmp.path), std::vector<std::string>{}) << "left behind by a job that ended well";
+}
+
+TEST_F(launcher, socket_dir_is_private_while_the_job_runs_and_the_watchdog_removes_it_on_sigkill) {
+  temp_dir tmp;
+  std::map<int, pid_t> ranks;
+  auto c = start_ready(3, {}, {"block"}, ranks, {{}, {"TMPDIR=" + tmp.path.string()}, false});
+  ASSERT_EQ(ranks.size(), 3u);
+  const std::vector<std::string> names = entries_of(tmp.path);
+  ASSERT_EQ(names.size(), 1u) << "one directory for the job";
+  const fs::path dir = tmp.path / names[0];
+  EXPECT_EQ(names[0], "parrun-" + environment_value(ranks[0], "PARRUN_JOB_ID"));
+  for (const auto& [rank, pid] : ranks) EXPECT_EQ(environment_value(pid, "PARRUN_SOCKET_DIR"), dir.string()) << rank;
+  struct stat st {};
+  ASSERT_EQ(lstat(dir.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0700u) << "only the job's user may enter it";
+  EXPECT_EQ(st.st_uid, geteuid());
+
+  kill(c->pid(), SIGKILL);  // no cleanup by parrun: the watchdog's turn
+  const outcome o = c->finish();
+  EXPECT_EQ(o.signal, SIGKILL) << o.describe();
+  EXPECT_EQ(left_in(tmp.path, 5s), std::vector<std::string>{}) << "the watchdog did not remove " << dir;
+}
+
+TEST_F(launcher, socket_dir_is_removed_however_the_job_ends) {
+  struct ending {
+    const char* what;
+    std::function<outcome(const child::options&)> run_it;
+    int code;
+  };
+  const std::vector<ending> endings{
+      {"a rank killed from outside",
+       [&](const child::options& opt) {
+         std::map<int, pid_t> ranks;
+         auto c = start_ready(3, {}, {"block"}, ranks, opt);
+         kill(ranks[1], SIGKILL);
+         return c->finish();
+       },
+       137},
+      {"SIGTERM to parrun",
+       [&](const child::options& opt) {
+         std::map<int, pid_t> ranks;
+         auto c = start_ready(2, {}, {"block"}, ranks, opt);
+         kill(c->pid(), SIGTERM);
+         return c->finish();
+       },
+       143},
+      {"--timeout", [&](const child::options& opt) { return run({"-n", "2", "--timeout", "1", job, "block"}, opt); },
+       124},
+      {"a program that cannot be executed",
+       [&](const child::options& opt) {
+         temp_dir bin;
+         const fs::path junk = bin.path / "junk";
+         std::ofstream(junk) << "\x7f" << "ELF but not really";
+         fs::permissions(junk, fs::perms::owner_all);
+         return run({"-n", "2", junk.string()}, opt);
+       },
+       exit_cannot_invoke},
+  };
+  for (const ending& e : endings) {
+    temp_dir tmp;
+    const outcome o = e.run_it({{}, {"TMPDIR=" + tmp.path.string()}, false});
+    ASSERT_TRUE(o.exited) << e.what << "\n" << o.describe();
+    EXPECT_EQ(o.code, e.code) << e.what << "\n" << o.describe();
+    // parrun removes it itself before it exits: no waiting here.
+    EXPECT_EQ(entries_of(tmp.path), std::vector<std::string>{}) << "left behind after " << e.what;
+  }
 }

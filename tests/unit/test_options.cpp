@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "options.hpp"
+#include "report.hpp"
 
 namespace fs = std::filesystem;
 
@@ -21,6 +22,9 @@ using parrun::launcher::action;
 using parrun::launcher::launch_options;
 using parrun::launcher::parse_options;
 using parrun::launcher::resolve_program;
+using parrun::launcher::exit_cannot_invoke;
+using parrun::launcher::exit_not_found;
+using parrun::launcher::start_failure;
 using parrun::launcher::usage_failure;
 
 namespace {
@@ -119,7 +123,8 @@ TEST(options, help_text_lists_every_option) {
   for (const char* option : {"-n [ --np ] N", "--tag-output", "--timeout SECONDS", "-x [ --env ] NAME[=VALUE]",
                              "--continue-on-failure", "--version", "-h [ --help ]"})
     EXPECT_NE(help.find(option), std::string::npos) << "missing " << option << " in\n" << help;
-  EXPECT_NE(help.find("124"), std::string::npos) << "the exit codes are documented:\n" << help;
+  for (const char* code : {"124 on --timeout", "125 for a usage error", "126 when the", "127 when it is not found"})
+    EXPECT_NE(help.find(code), std::string::npos) << "the exit codes are documented: " << code << "\n" << help;
 }
 
 TEST(options, np_is_required) {
@@ -189,9 +194,25 @@ TEST(options, empty_option_value_is_reported_plainly) {
 TEST(options, timeout_must_be_positive_seconds) {
   EXPECT_DOUBLE_EQ(*parse({"-n", "1", "--timeout", "30", "prog"}).timeout_seconds, 30.0);
   EXPECT_DOUBLE_EQ(*parse({"-n", "1", "--timeout=0.25", "prog"}).timeout_seconds, 0.25);
-  for (const char* bad : {"0", "-1", "abc", "3s", "inf", "nan", ""})
+  for (const char* bad : {"0", "-1", "abc", "3s", "inf", "nan", "", "-inf", "1e-400"})
     EXPECT_NE(usage_error_of({"-n", "1", "--timeout", bad, "prog"}).find("--timeout"), std::string::npos)
         << "--timeout " << bad;
+}
+
+TEST(options, timeout_up_to_1e9_seconds) {
+  // The deadline is int64 nanoseconds on the steady clock: 1e10 s (or anything past ~9.2e9)
+  // used to overflow it, and the job "timed out" at once.
+  EXPECT_DOUBLE_EQ(*parse({"-n", "1", "--timeout", "1e9", "prog"}).timeout_seconds, 1e9);
+  EXPECT_DOUBLE_EQ(parrun::launcher::max_timeout_seconds, 1e9);
+  for (const char* big : {"1e10", "1000000000.5", "9.3e9", "1e300", "1e400", "inf", "infinity", "INF"}) {
+    const std::string msg = usage_error_of({"-n", "1", "--timeout", big, "prog"});
+    EXPECT_EQ(msg, std::string("--timeout: '") + big +
+                       "' is more than the largest accepted value, 1000000000 s (about 31 years)")
+        << "--timeout " << big;
+  }
+  EXPECT_EQ(usage_error_of({"-n", "1", "--timeout", "nan", "prog"}), "--timeout: 'nan' is not a number of seconds");
+  EXPECT_EQ(usage_error_of({"-n", "1", "--timeout", "-inf", "prog"}),
+            "--timeout: '-inf' is not a positive number of seconds");
 }
 
 TEST(options, x_with_value) {
@@ -248,10 +269,12 @@ class program_lookup : public testing::Test {
     return root_ / p;
   }
   std::string dir(const char* d) const { return (root_ / d).string(); }
-  std::string error_of(const std::string& program, const std::string& path) {
+  // The message resolve_program fails with; `code` is the exit code it must carry.
+  std::string error_of(const std::string& program, const std::string& path, int code) {
     try {
       resolve_program(program, path);
-    } catch (const usage_failure& e) {
+    } catch (const start_failure& e) {
+      EXPECT_EQ(e.exit_code(), code) << e.what();
       return e.what();
     }
     ADD_FAILURE() << "resolve_program(" << program << ") was expected to fail";
@@ -299,26 +322,26 @@ TEST_F(program_lookup, empty_path_entry_means_current_directory) {
 }
 
 TEST_F(program_lookup, missing_program_on_path) {
-  const std::string msg = error_of("no-such-tool", dir("a") + ":" + dir("b"));
+  const std::string msg = error_of("no-such-tool", dir("a") + ":" + dir("b"), exit_not_found);
   EXPECT_NE(msg.find("'no-such-tool' not found in PATH"), std::string::npos) << msg;
   EXPECT_NE(msg.find("./no-such-tool"), std::string::npos) << "suggests ./: " << msg;
 }
 
 TEST_F(program_lookup, missing_program_with_slash) {
   const std::string p = dir("a") + "/missing";
-  EXPECT_EQ(error_of(p, "/usr/bin"), "program '" + p + "' not found");
+  EXPECT_EQ(error_of(p, "/usr/bin", exit_not_found), "program '" + p + "' not found");
 }
 
 TEST_F(program_lookup, not_executable_with_slash) {
   const fs::path p = file("a/data", plain_mode);
-  const std::string msg = error_of(p.string(), "");
+  const std::string msg = error_of(p.string(), "", exit_cannot_invoke);
   EXPECT_NE(msg.find("program '" + p.string() + "' is not executable"), std::string::npos) << msg;
 }
 
 TEST_F(program_lookup, directory_with_slash) {
-  EXPECT_EQ(error_of(dir("a/subdir"), ""), "program '" + dir("a/subdir") + "' is a directory");
+  EXPECT_EQ(error_of(dir("a/subdir"), "", exit_cannot_invoke), "program '" + dir("a/subdir") + "' is a directory");
 }
 
 TEST_F(program_lookup, empty_name) {
-  EXPECT_EQ(error_of("", dir("a")), "the program name is empty");
+  EXPECT_EQ(error_of("", dir("a"), exit_not_found), "the program name is empty");
 }

@@ -16,8 +16,30 @@ static_assert(WIFEXITED(W_EXITCODE(3, 0)) && WEXITSTATUS(W_EXITCODE(3, 0)) == 3)
 static_assert(WIFSIGNALED(W_EXITCODE(0, SIGKILL)) && WTERMSIG(W_EXITCODE(0, SIGKILL)) == SIGKILL);
 
 TEST(report, documented_exit_codes) {
-  EXPECT_EQ(exit_usage, 2);
+  // coreutils' (timeout, env, nohup): none of them is a status ranks commonly exit with.
   EXPECT_EQ(exit_timeout, 124);
+  EXPECT_EQ(exit_cannot_start, 125);
+  EXPECT_EQ(exit_cannot_invoke, 126);
+  EXPECT_EQ(exit_not_found, 127);
+}
+
+TEST(report, start_failure_keeps_its_exit_code) {
+  const start_failure f("program 'x' not found", exit_not_found);
+  EXPECT_STREQ(f.what(), "program 'x' not found");
+  EXPECT_EQ(f.exit_code(), 127);
+}
+
+TEST(report, silent_rank_stopped_by_a_signal) {
+  EXPECT_EQ(describe_silent_rank('T'), "stopped (SIGSTOP/SIGTSTP): not answering");
+}
+
+TEST(report, silent_rank_stopped_by_a_debugger) {
+  EXPECT_EQ(describe_silent_rank('t'), "stopped by a debugger (traced)");
+}
+
+TEST(report, silent_rank_that_runs_or_sleeps_is_busy) {
+  for (char state : {'R', 'S', 'D', '?'})
+    EXPECT_EQ(describe_silent_rank(state), "did not answer: busy outside parrun calls") << state;
 }
 
 TEST(report, normal_exit) {

@@ -21,7 +21,7 @@ using strings = std::vector<std::string>;
 using overrides = std::vector<std::pair<std::string, std::string>>;
 
 contract sample_contract() {
-  return contract{3, 8, 1, 4, "tcp://127.0.0.1:5555", "5ec7e7", "0b1d"};
+  return contract{3, 8, 1, 4, "tcp://127.0.0.1:5555", "5ec7e7", "0b1d", "/tmp/parrun-0b1d"};
 }
 
 // The value of NAME in an environment; nullopt when absent. Fails the test when NAME appears
@@ -50,6 +50,7 @@ TEST(rank_environment, contract_variables_are_set) {
   EXPECT_EQ(value_of(env, parrun::wire::env_rendezvous), "tcp://127.0.0.1:5555");
   EXPECT_EQ(value_of(env, parrun::wire::env_secret), "5ec7e7");
   EXPECT_EQ(value_of(env, parrun::wire::env_job_id), "0b1d");
+  EXPECT_EQ(value_of(env, parrun::wire::env_socket_dir), "/tmp/parrun-0b1d");
 }
 
 TEST(rank_environment, contract_names_are_the_documented_ones) {
@@ -61,12 +62,13 @@ TEST(rank_environment, contract_names_are_the_documented_ones) {
   EXPECT_STREQ(parrun::wire::env_rendezvous, "PARRUN_RENDEZVOUS");
   EXPECT_STREQ(parrun::wire::env_secret, "PARRUN_SECRET");
   EXPECT_STREQ(parrun::wire::env_job_id, "PARRUN_JOB_ID");
+  EXPECT_STREQ(parrun::wire::env_socket_dir, "PARRUN_SOCKET_DIR");
 }
 
 TEST(rank_environment, whole_inherited_environment_is_forwarded_in_order) {
   const strings inherited{"PATH=/usr/bin:/bin", "HOME=/root", "EMPTY=", "WITH_EQ=a=b", "LANG=C.UTF-8"};
   const strings env = rank_environment(inherited, {}, sample_contract());
-  ASSERT_EQ(env.size(), inherited.size() + 7);
+  ASSERT_EQ(env.size(), inherited.size() + 8);
   EXPECT_TRUE(std::equal(inherited.begin(), inherited.end(), env.begin()));
 }
 
@@ -104,7 +106,7 @@ TEST(rank_environment, contract_replaces_an_enclosing_jobs_contract) {
   // parrun started from inside a rank of another job inherits that job's PARRUN_* values.
   const strings inherited{"PARRUN_RANK=0", "PARRUN_SIZE=2", "PARRUN_LOCAL_RANK=0", "PARRUN_LOCAL_SIZE=2",
                           "PARRUN_RENDEZVOUS=tcp://10.0.0.1:1", "PARRUN_SECRET=old", "PARRUN_JOB_ID=old",
-                          "KEEP=1"};
+                          "PARRUN_SOCKET_DIR=/tmp/parrun-old", "KEEP=1"};
   const strings env = rank_environment(inherited, {}, sample_contract());
   EXPECT_EQ(env.size(), inherited.size()) << "replaced, not appended twice";
   EXPECT_EQ(value_of(env, "PARRUN_RANK"), "3");
@@ -114,14 +116,17 @@ TEST(rank_environment, contract_replaces_an_enclosing_jobs_contract) {
   EXPECT_EQ(value_of(env, "PARRUN_RENDEZVOUS"), "tcp://127.0.0.1:5555");
   EXPECT_EQ(value_of(env, "PARRUN_SECRET"), "5ec7e7");
   EXPECT_EQ(value_of(env, "PARRUN_JOB_ID"), "0b1d");
+  EXPECT_EQ(value_of(env, "PARRUN_SOCKET_DIR"), "/tmp/parrun-0b1d");
   EXPECT_EQ(value_of(env, "KEEP"), "1");
 }
 
 TEST(rank_environment, contract_wins_over_x) {
   // -x PARRUN_RANK=7 cannot make every rank claim to be rank 7.
-  const strings env = rank_environment({}, {{"PARRUN_RANK", "7"}, {"PARRUN_SECRET", "guess"}}, sample_contract());
+  const strings env = rank_environment(
+      {}, {{"PARRUN_RANK", "7"}, {"PARRUN_SECRET", "guess"}, {"PARRUN_SOCKET_DIR", "/tmp/shared"}}, sample_contract());
   EXPECT_EQ(value_of(env, "PARRUN_RANK"), "3");
   EXPECT_EQ(value_of(env, "PARRUN_SECRET"), "5ec7e7");
+  EXPECT_EQ(value_of(env, "PARRUN_SOCKET_DIR"), "/tmp/parrun-0b1d") << "the job's own directory, always";
 }
 
 TEST(rank_environment, optional_tuning_variables_pass_through) {

@@ -32,8 +32,12 @@ class channel_core {
   virtual bool drained_and_closed() = 0;
   /// Throws peer_lost when the receiving direction ended because its peer died.
   virtual void check_peer_alive() = 0;
-  /// Capacity 0: tells the sender(s) this rank is waiting to receive.
-  virtual void offer_grant() = 0;
+  /// Capacity 0: tells the sender(s) this rank is waiting to receive (a grant), until
+  /// end_receive(). `also_sends`: the same wait may instead send on this channel (a select
+  /// with both cases), which the peer needs to know so that exactly one side sends.
+  virtual void begin_receive(bool also_sends) = 0;
+  /// Capacity 0: this rank no longer waits to receive; withdraws its grants.
+  virtual void end_receive() noexcept = 0;
 
   virtual int peer() const noexcept = 0;
   virtual int id() const noexcept = 0;

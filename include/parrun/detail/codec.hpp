@@ -32,6 +32,7 @@
 #include <cereal/types/variant.hpp>
 #include <cereal/types/vector.hpp>
 
+#include <parrun/detail/bounded_archive.hpp>
 #include <parrun/detail/bytes.hpp>
 #include <parrun/errors.hpp>
 
@@ -87,16 +88,6 @@ class bytes_ostreambuf : public std::streambuf {
 
  private:
   owned_bytes& out_;
-};
-
-/// A streambuf that reads from a fixed byte range.
-class bytes_istreambuf : public std::streambuf {
- public:
-  bytes_istreambuf(const std::byte* data, std::size_t size) {
-    auto* p = const_cast<char*>(reinterpret_cast<const char*>(data));
-    setg(p, p, p + size);
-  }
-  std::size_t remaining() const { return static_cast<std::size_t>(egptr() - gptr()); }
 };
 
 /// Appends the encoding of `value` to `out`.
@@ -158,23 +149,21 @@ void decode(const std::byte* data, std::size_t size, T& out) {
     out.resize(size / sizeof(E));
     if (size != 0) std::memcpy(static_cast<void*>(out.data()), data, size);
   } else {
-    bytes_istreambuf buf(data, size);
-    std::istream is(&buf);
+    bounded_input_archive archive(data, size);
     try {
-      cereal::BinaryInputArchive archive(is);
       archive(out);
     } catch (const cereal::Exception& e) {
       throw truncation_error("the message's " + std::to_string(size) +
                              " bytes do not decode: " + e.what());
-    } catch (const std::length_error& e) {  // a corrupt length prefix, far beyond the bytes
+    } catch (const std::length_error& e) {  // a length a user type's own load() trusted
       throw truncation_error("the message's " + std::to_string(size) +
                              " bytes do not decode: a length in them is impossible (" + e.what() + ")");
     } catch (const std::bad_alloc&) {
       throw truncation_error("the message's " + std::to_string(size) +
                              " bytes do not decode: a length in them asks for more memory than exists");
     }
-    if (buf.remaining() != 0)
-      throw truncation_error(std::to_string(buf.remaining()) + " of the message's " +
+    if (archive.remaining() != 0)
+      throw truncation_error(std::to_string(archive.remaining()) + " of the message's " +
                              std::to_string(size) + " bytes were left over after decoding");
   }
 }

@@ -13,6 +13,8 @@
 //     stubborn                 as block, but SIGTERM is ignored
 //     hang                     join; rank 0 sleeps outside parrun, rank 1 blocks in recv(0, 7),
 //                              ranks >= 2 leave at once
+//     stop RANK                join, print "ready R P"; rank RANK then stops itself (SIGSTOP),
+//                              the others block in recv(RANK, 7)
 //     late RANK                rank RANK sleeps 60 s before joining; the others join
 //     late_fail RANK           the others leave at once; rank RANK exits 3 after 500 ms
 //     lost RANK                --continue-on-failure: rank RANK exits 3 after joining, every
@@ -141,6 +143,19 @@ int mode_hang(int argc, char** argv) {
   say("ready " + std::to_string(world.rank()) + " " + std::to_string(getpid()));
   if (world.rank() == 0) sleep_forever();
   if (world.rank() == 1) (void)world.recv<int>(0, 7);
+  return 0;
+}
+
+int mode_stop(int argc, char** argv) {
+  const int victim = arg_int(argc, argv, 2);
+  parrun::environment env(argc, argv);
+  auto& world = env.world();
+  say("ready " + std::to_string(world.rank()) + " " + std::to_string(getpid()));
+  if (world.rank() == victim) {
+    raise(SIGSTOP);
+    sleep_forever();  // continued: still not answering, until the launcher ends it
+  }
+  (void)world.recv<int>(victim, 7);
   return 0;
 }
 
@@ -281,6 +296,7 @@ int main(int argc, char** argv) {
   if (mode == "block") return mode_block(argc, argv, false);
   if (mode == "stubborn") return mode_block(argc, argv, true);
   if (mode == "hang") return mode_hang(argc, argv);
+  if (mode == "stop") return mode_stop(argc, argv);
   if (mode == "late") return mode_late(argc, argv);
   if (mode == "late_fail") return mode_late_fail(argc, argv);
   if (mode == "lost") return mode_lost(argc, argv);

@@ -1,0 +1,107 @@
+#pragma once
+// A Cereal input archive that reads Cereal's binary format from a fixed byte range and never
+// trusts a count it reads. Cereal's own BinaryInputArchive resizes a container to whatever
+// length prefix arrives before reading a single element, so eight bytes claiming 2^26 strings
+// allocate gigabytes before the decode fails. Here every count (container sizes, string
+// lengths: Cereal's SizeTag) is checked against the bytes actually left: an element takes at
+// least one byte, so a count beyond what is left is impossible, except for a small allowance of
+// elements that encode to nothing (empty structs), shared by the whole decode so that nesting
+// cannot multiply it. Byte-for-byte the format is cereal::BinaryOutputArchive's, so what it
+// wrote, this reads.
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
+
+#include <cereal/archives/binary.hpp>
+#include <cereal/cereal.hpp>
+
+namespace parrun::detail {
+
+class bounded_input_archive
+    : public cereal::InputArchive<bounded_input_archive, cereal::AllowEmptyClassElision> {
+ public:
+  /// Elements, over the whole decode, that may take no bytes of their own.
+  static constexpr std::uint64_t empty_element_allowance = 1u << 16;
+
+  bounded_input_archive(const std::byte* data, std::size_t size)
+      : cereal::InputArchive<bounded_input_archive, cereal::AllowEmptyClassElision>(this),
+        at_(data),
+        end_(data + size),
+        size_(size) {}
+
+  /// Copies the next `n` bytes out; throws cereal::Exception when fewer are left.
+  void loadBinary(void* out, std::streamsize n) {
+    const auto want = static_cast<std::size_t>(n);
+    if (want > remaining())
+      throw cereal::Exception("failed to read " + std::to_string(want) + " bytes at offset " +
+                              std::to_string(size_ - remaining()) + ": only " +
+                              std::to_string(remaining()) + " are left");
+    if (want != 0) std::memcpy(out, at_, want);
+    at_ += want;
+  }
+
+  /// Bytes not read yet.
+  std::size_t remaining() const noexcept { return static_cast<std::size_t>(end_ - at_); }
+
+  /// Throws cereal::Exception unless `count` elements can follow in the bytes left.
+  void check_count(std::uint64_t count) {
+    const std::uint64_t left = remaining();
+    if (count <= left) return;
+    const std::uint64_t beyond = count - left;
+    if (beyond <= allowance_) {
+      allowance_ -= beyond;
+      return;
+    }
+    throw cereal::Exception("a length of " + std::to_string(count) + " elements at offset " +
+                            std::to_string(size_ - remaining()) + " is impossible: only " +
+                            std::to_string(left) + " bytes are left");
+  }
+
+ private:
+  const std::byte* at_;
+  const std::byte* end_;
+  std::size_t size_;
+  std::uint64_t allowance_ = empty_element_allowance;
+};
+
+}  // namespace parrun::detail
+
+namespace cereal {
+
+template <class T>
+inline std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_LOAD_FUNCTION_NAME(
+    parrun::detail::bounded_input_archive& ar, T& t) {
+  ar.loadBinary(std::addressof(t), sizeof(t));
+}
+
+template <class T>
+inline void CEREAL_LOAD_FUNCTION_NAME(parrun::detail::bounded_input_archive& ar, NameValuePair<T>& t) {
+  ar(t.value);
+}
+
+// Every container and string length Cereal reads arrives through here.
+template <class T>
+inline void CEREAL_LOAD_FUNCTION_NAME(parrun::detail::bounded_input_archive& ar, SizeTag<T>& t) {
+  ar(t.size);
+  ar.check_count(static_cast<std::uint64_t>(t.size));
+}
+
+template <class T>
+inline void CEREAL_LOAD_FUNCTION_NAME(parrun::detail::bounded_input_archive& ar, BinaryData<T>& bd) {
+  ar.loadBinary(bd.data, static_cast<std::streamsize>(bd.size));
+}
+
+namespace traits::detail {
+// Types saved with save_minimal (enums among them) load through the matching output archive's
+// traits; BinaryOutputArchive keeps reading back as BinaryInputArchive.
+template <>
+struct get_output_from_input<parrun::detail::bounded_input_archive> {
+  using type = BinaryOutputArchive;
+};
+}  // namespace traits::detail
+
+}  // namespace cereal
+
+CEREAL_REGISTER_ARCHIVE(parrun::detail::bounded_input_archive)

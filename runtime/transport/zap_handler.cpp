@@ -1,0 +1,129 @@
+#include "transport/zap_handler.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <optional>
+#include <vector>
+
+namespace parrun::detail {
+namespace {
+
+constexpr const char* zap_endpoint = "inproc://zeromq.zap.01";  // fixed by RFC 27
+constexpr const char* zap_domain = "parrun";
+// A connection that has not finished its handshake by then is dropped: idle strangers do not
+// hold descriptors for long.
+constexpr int handshake_ms = 10'000;
+// Refusals reported one by one before they are only counted.
+constexpr unsigned long warn_first = 5;
+
+// Constant-time comparison: how long a refusal takes says nothing about the secret.
+bool same_secret(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    diff = static_cast<unsigned char>(diff | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
+  return diff == 0;
+}
+
+// "<name>:uid:gid:pid" (libzmq's rendering of SO_PEERCRED for unix sockets; the name part is
+// empty or "localhost") -> uid.
+std::optional<unsigned long> peer_uid(const std::string& address) {
+  const std::size_t pid_colon = address.rfind(':');
+  if (pid_colon == std::string::npos || pid_colon == 0) return std::nullopt;
+  const std::size_t gid_colon = address.rfind(':', pid_colon - 1);
+  if (gid_colon == std::string::npos || gid_colon == 0) return std::nullopt;
+  const std::size_t uid_colon = address.rfind(':', gid_colon - 1);
+  if (uid_colon == std::string::npos || uid_colon + 1 >= gid_colon) return std::nullopt;
+  unsigned long uid = 0;
+  for (std::size_t i = uid_colon + 1; i < gid_colon; ++i) {
+    if (address[i] < '0' || address[i] > '9' || uid > 1'000'000'000ul) return std::nullopt;
+    uid = uid * 10 + static_cast<unsigned long>(address[i] - '0');
+  }
+  return uid;
+}
+
+std::string peer_pid(const std::string& address) {
+  const std::size_t last = address.rfind(':');
+  return last == std::string::npos || last == 0 ? std::string("?") : address.substr(last + 1);
+}
+
+}  // namespace
+
+zap_verdict judge_zap_request(const std::string& address, const std::string& mechanism,
+                              const std::string& password, const std::string& secret, unsigned my_uid) {
+  if (mechanism != "PLAIN") return {false, "it did not authenticate (mechanism " + mechanism + ")"};
+  const std::optional<unsigned long> uid = peer_uid(address);
+  if (!uid) return {false, "the kernel did not say who it is (address '" + address + "')"};
+  if (*uid != my_uid)
+    return {false, "it runs as uid " + std::to_string(*uid) + ", not as the job's uid " + std::to_string(my_uid)};
+  if (!same_secret(password, secret)) return {false, "it does not know the job secret"};
+  return {true, ""};
+}
+
+void configure_data_server(zmq::socket_t& s, std::size_t max_part) {
+  s.set(zmq::sockopt::plain_server, 1);
+  s.set(zmq::sockopt::zap_domain, zap_domain);
+  s.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(max_part));
+  s.set(zmq::sockopt::handshake_ivl, handshake_ms);
+}
+
+void configure_data_client(zmq::socket_t& s, const std::string& secret) {
+  s.set(zmq::sockopt::plain_username, "parrun");
+  s.set(zmq::sockopt::plain_password, secret);
+  s.set(zmq::sockopt::handshake_ivl, handshake_ms);
+}
+
+zap_handler::zap_handler(zmq::context_t& context, std::string secret, int my_rank)
+    : context_(context.handle()), secret_(std::move(secret)), my_rank_(my_rank), my_uid_(static_cast<unsigned>(getuid())) {
+  zmq::socket_t socket(context, zmq::socket_type::rep);
+  socket.set(zmq::sockopt::linger, 0);
+  socket.bind(zap_endpoint);  // bound before the thread starts: no data socket is ever unguarded
+  thread_ = std::thread([this, s = std::move(socket)]() mutable { serve(std::move(s)); });
+}
+
+zap_handler::~zap_handler() {
+  (void)zmq_ctx_shutdown(context_);  // EFAULT when already terminated: the thread returned
+  if (thread_.joinable()) thread_.join();
+}
+
+void zap_handler::warn(const std::string& address, const std::string& why) {
+  const unsigned long n = ++refused_;
+  if (n <= warn_first)
+    std::fprintf(stderr,
+                 "parrun: rank %d: warning: refused a connection from pid %s: %s; only the job's "
+                 "own ranks may send to it%s\n",
+                 my_rank_, peer_pid(address).c_str(), why.c_str(),
+                 n == warn_first ? " (further refusals are not reported)" : "");
+}
+
+void zap_handler::serve(zmq::socket_t socket) {
+  for (;;) {
+    std::vector<zmq::message_t> request;
+    try {
+      // A request is one multipart message; read every part.
+      do {
+        request.emplace_back();
+        if (!socket.recv(request.back(), zmq::recv_flags::none)) return;
+      } while (request.back().more());
+    } catch (const zmq::error_t&) {
+      return;  // ETERM: the context is shutting down
+    }
+    // RFC 27: version, request id, domain, address, identity, mechanism, credentials...
+    auto part = [&](std::size_t i) { return i < request.size() ? request[i].to_string() : std::string(); };
+    const std::string mechanism = part(5);
+    const zap_verdict v = judge_zap_request(part(3), mechanism, mechanism == "PLAIN" ? part(7) : "",
+                                            secret_, my_uid_);
+    if (!v.accepted) warn(part(3), v.why);
+    const std::string replies[] = {"1.0", part(1), v.accepted ? "200" : "400",
+                                   v.accepted ? "OK" : v.why, v.accepted ? "parrun" : "", ""};
+    try {
+      for (std::size_t i = 0; i < 6; ++i)
+        socket.send(zmq::buffer(replies[i]), i + 1 < 6 ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    } catch (const zmq::error_t&) {
+      return;
+    }
+  }
+}
+
+}  // namespace parrun::detail
