@@ -8,7 +8,8 @@ rendezvous::rendezvous(int np, std::string secret, const std::string& bind_addre
     : socket_(context_, zmq::socket_type::router),
       secret_(std::move(secret)),
       members_(static_cast<std::size_t>(np)),
-      pending_finished_(static_cast<std::size_t>(np)) {
+      pending_finished_(static_cast<std::size_t>(np)),
+      waiters_(static_cast<std::size_t>(np)) {
   socket_.set(zmq::sockopt::linger, 0);
   // Fail (and ignore) a send to a rank that is gone, rather than queueing it forever.
   socket_.set(zmq::sockopt::router_mandatory, 1);
@@ -54,6 +55,7 @@ std::optional<int> rendezvous::handle(const std::string& routing_id, const std::
     if (m.joined) return refuse("rank " + std::to_string(h.rank) + " has joined already");
     m.joined = true;
     m.routing_id = routing_id;
+    by_routing_id_[routing_id] = h.rank;
     m.host = h.host;
     m.endpoint = h.endpoint;
     ++joined_;
@@ -61,10 +63,9 @@ std::optional<int> rendezvous::handle(const std::string& routing_id, const std::
     return h.rank;
   }
   // Everything else must come from a rank that joined.
-  int rank = -1;
-  for (int r = 0; r < size(); ++r)
-    if (members_[static_cast<std::size_t>(r)].joined && members_[static_cast<std::size_t>(r)].routing_id == routing_id) rank = r;
-  if (rank < 0) return std::nullopt;
+  const auto known = by_routing_id_.find(routing_id);
+  if (known == by_routing_id_.end()) return std::nullopt;
+  const int rank = known->second;
   member& m = members_[static_cast<std::size_t>(rank)];
   switch (k) {
     case wire::kind::failing:
@@ -89,6 +90,17 @@ std::optional<int> rendezvous::handle(const std::string& routing_id, const std::
       flush_finished_to(rank);
       m.finalizing = true;
       send(routing_id, wire::encode(wire::kind::finalized, wire::empty{}));
+      // Ranks leaving the job wait for this one: they hear of it now, not at the next flush.
+      for (int waiter : waiters_[static_cast<std::size_t>(rank)]) flush_finished_to(waiter);
+      waiters_[static_cast<std::size_t>(rank)].clear();
+      break;
+    }
+    case wire::kind::leaving: {
+      // It waits for these peers to confirm its last frames; any that finished cannot.
+      flush_finished_to(rank);
+      for (std::int32_t peer : wire::decode<wire::leaving>(body).waiting_for)
+        if (peer >= 0 && peer < size() && peer != rank && !members_[static_cast<std::size_t>(peer)].finalizing)
+          waiters_[static_cast<std::size_t>(peer)].push_back(rank);
       break;
     }
     default:
@@ -113,7 +125,7 @@ void rendezvous::flush_finished() {
 
 std::optional<std::chrono::steady_clock::time_point> rendezvous::next_flush() const {
   for (const auto& pending : pending_finished_)
-    if (!pending.empty()) return last_flush_ + flush_interval;
+    if (!pending.empty()) return last_flush_ + flush_interval();
   return std::nullopt;
 }
 

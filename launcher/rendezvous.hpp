@@ -4,9 +4,11 @@
 // gets the table and the ranks talk directly. Afterwards it carries only what the job monitor
 // needs: failure reasons, answers to --timeout queries, the finalize barrier and news of lost
 // peers. It never relays data.
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <zmq.hpp>
@@ -49,9 +51,14 @@ class rendezvous {
   /// Tells every joined rank but `rank` that `rank` is lost.
   void announce_lost(int rank, const std::string& why);
 
-  /// News of finished ranks is batched: at most one message per rank per `flush_interval`,
-  /// so that N ranks leaving cost O(N) messages when they leave together, not N^2.
-  static constexpr std::chrono::milliseconds flush_interval{5};
+  /// News of finished ranks is batched: at most one message per rank per flush interval,
+  /// which grows with the job (5 ms, or 50 us per rank), because leaving takes time in
+  /// proportion to the rank count: so each rank hears a bounded number of messages and N ranks
+  /// leaving cost O(N) messages, not N^2. A rank blocked on a finished peer learns it that much
+  /// later.
+  std::chrono::microseconds flush_interval() const noexcept {
+    return std::max(std::chrono::microseconds(5000), std::chrono::microseconds(50) * size());
+  }
   /// Sends every rank the news gathered since the last flush.
   void flush_finished();
   /// When flush_finished() is due; nothing when there is no news.
@@ -72,6 +79,8 @@ class rendezvous {
   int joined_ = 0;
   bool table_sent_ = false;
   std::vector<std::vector<wire::peer_finished>> pending_finished_;  // by recipient
+  std::unordered_map<std::string, int> by_routing_id_;  // joined ranks
+  std::vector<std::vector<int>> waiters_;  // by rank: leaving ranks that wait for its news
   std::chrono::steady_clock::time_point last_flush_{};
 };
 

@@ -274,6 +274,11 @@ void engine::finalize() {
                     owned_bytes{});
         flushing.push_back(r);
       }
+    if (!flushing.empty()) {
+      wire::leaving news_wanted;
+      news_wanted.waiting_for.assign(flushing.begin(), flushing.end());
+      link_->send_control(wire::encode(wire::kind::leaving, news_wanted));
+    }
     wait_until(
         [&] {
           return std::all_of(flushing.begin(), flushing.end(), [&](int r) {

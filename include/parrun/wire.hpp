@@ -16,6 +16,7 @@
 //                                <- query{}              (on --timeout)
 //   state{operation,seconds}     ->
 //                                <- peer_lost{rank,why}  (a rank ended badly)
+//   leaving{waiting_for}         ->                      (flushing its data to those peers)
 //   finalize{sent,arrived}       ->                      (after flushing its data to its peers)
 //                                <- finalized{}          (recorded: this rank may exit)
 //                                <- peers_finished{[rank,sent_to_you,arrived_from_you]...}
@@ -72,6 +73,7 @@ enum class kind : std::uint8_t {
   finalized,
   peers_finished,
   refused,
+  leaving,
 };
 
 struct hello {
@@ -109,6 +111,13 @@ struct peer_lost {
   std::int32_t rank = -1;
   std::string why;
   template <class A> void serialize(A& a) { a(rank, why); }
+};
+
+/// A rank starts leaving and waits for these peers to confirm they have what it sent them
+/// (FIN_ACK); a peer that finished first cannot: the launcher sends its news at once.
+struct leaving {
+  std::vector<std::int32_t> waiting_for;
+  template <class A> void serialize(A& a) { a(waiting_for); }
 };
 
 struct finalize {

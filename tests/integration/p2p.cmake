@@ -39,3 +39,8 @@ add_test(NAME p2p.security.low_fd_limit
          COMMAND sh -c "ulimit -n 1024 && exec \"$0\" -n 2 --timeout 80 \"$1\" --gtest_filter=*garbage*"
                  $<TARGET_FILE:parrun_launcher> $<TARGET_FILE:test_security>)
 set_tests_properties(p2p.security.low_fd_limit PROPERTIES TIMEOUT 90 LABELS integration)
+
+# Payloads larger than the wire's part size travel in several parts and are put back together:
+# the flood again with 4 KiB parts (every message above 4 KiB is split).
+parrun_add_test(NAME p2p.flood.small_parts COMMAND $<TARGET_FILE:test_flood> NP 2 4 TIMEOUT 120
+                LAUNCHER_ARGS -x PARRUN_PART_BYTES=4096)
