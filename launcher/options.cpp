@@ -127,6 +127,12 @@ launch_options parse_options(int argc, const char* const argv[], const env_looku
               vm);
     po::notify(vm);
   } catch (const po::error& e) {
+    // Boost 1.74 builds what() by replacing %placeholders% in its template with the words the
+    // user typed, and loops forever when a word is itself a placeholder (found by fuzzing):
+    // name such a word ourselves.
+    for (int i = 1; i < argc; ++i)
+      if (argv[i][0] == '-' && std::strchr(argv[i], '%') != nullptr)
+        throw usage_failure(std::string("'") + argv[i] + "' is not an option parrun knows (or is malformed)");
     throw usage_failure(e.what());
   }
 

@@ -44,6 +44,11 @@ seconds="${1:-20}"
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 
+# ASan's quarantine of freed memory (256 MB by default) counts against -rss_limit_mb: keep it
+# small, so that the limit finds inputs that make the code hold memory, not the sanitizer.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-quarantine_size_mb=32}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
+
 failed=()
 for t in "${targets[@]}"; do
   exe="$build/tests/fuzz/fuzz_$t"
@@ -66,8 +71,11 @@ for t in "${targets[@]}"; do
   found=$(find "$dir/artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | sort)
   if [ $rc -ne 0 ] || [ -n "$found" ]; then
     failed+=("$t")
-    echo "fuzz.sh: $t FAILED after ${runs:-?} runs (exit $rc); last lines of $dir/log:"
-    grep -E "^(==[0-9]+==|SUMMARY|    #[0-9]+ |parrun fuzz|.*runtime error)" "$dir/log" | head -40 | sed 's/^/  /'
+    echo "fuzz.sh: $t FAILED after ${runs:-?} runs (exit $rc); from $dir/log:"
+    # What happened, and where: the report's first line, then its frames in parrun's code.
+    grep -m1 -E "runtime error:|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|parrun fuzz .*BUG" "$dir/log" | sed 's/^/  /'
+    grep -E "^    #[0-9]+ " "$dir/log" | grep -E "/work/|boost::|cereal/" | grep -vE "/include/c\+\+/|/build-fuzz/" | head -6 |
+      sed -E 's/ \(BuildId: [0-9a-f]+\)//; s/^ +#[0-9]+ 0x[0-9a-f]+ in /    /' | cut -c1-220
     for f in $found; do
       echo "fuzz.sh: $t: the input: $f"
       echo "fuzz.sh:   reproduce: $exe $f"
@@ -78,7 +86,7 @@ for t in "${targets[@]}"; do
 done
 
 if [ ${#failed[@]} -ne 0 ]; then
-  echo "fuzz.sh: FAILED: ${failed[*]} (copy each input to tests/fuzz/regressions/<target>/ once fixed)"
+  echo "fuzz.sh: FAILED: ${failed[*]} (a new finding's input belongs in tests/fuzz/regressions/<target>/)"
   exit 1
 fi
 echo "fuzz.sh: all ${#targets[@]} targets ok"

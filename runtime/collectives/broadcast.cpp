@@ -3,6 +3,9 @@
 // down the same tree and then all-gathered around a ring (van de Geijn), so no rank sends the
 // whole message more than about twice, instead of log2 p times at the root.
 #include <cstring>
+#include <string>
+
+#include <parrun/errors.hpp>
 
 #include "collectives/coll.hpp"
 
@@ -40,6 +43,12 @@ payload scatter_allgather_broadcast(call& k, int root, owned_bytes&& value, std:
   // chunks' bytes, one contiguous range.
   payload mine = tree.vrank == 0 ? payload::adopt(std::move(value)) : k.recv(real(tree.parent()));
   const std::size_t base = chunk_begin(n, p, tree.vrank);
+  // The size came off the wire: the chunks must be exactly what it says before anything is
+  // sized by it (a claim of n bytes costs the claimant about n/p real ones).
+  if (mine.size() != chunk_begin(n, p, tree.vrank + tree.subtree()) - base)
+    throw truncation_error("broadcast: the chunks of this subtree are " + std::to_string(mine.size()) +
+                           " bytes, but the message's size says " +
+                           std::to_string(chunk_begin(n, p, tree.vrank + tree.subtree()) - base));
   std::vector<std::pair<int, std::uint64_t>> sent;
   for (int child : tree.children()) {
     const int end = child + binomial{child, p}.subtree();
@@ -56,7 +65,11 @@ payload scatter_allgather_broadcast(call& k, int root, owned_bytes&& value, std:
   owned_bytes whole;
   std::byte* out = at_root ? nullptr : whole.grow(n);
   auto place = [&](int chunk, const payload& bytes) {
-    if (!at_root && bytes.size() != 0) std::memcpy(out + chunk_begin(n, p, chunk), bytes.data(), bytes.size());
+    const std::size_t want = chunk_begin(n, p, chunk + 1) - chunk_begin(n, p, chunk);
+    if (bytes.size() != want)
+      throw truncation_error("broadcast: chunk " + std::to_string(chunk) + " is " + std::to_string(bytes.size()) +
+                             " bytes, expected " + std::to_string(want));
+    if (!at_root && want != 0) std::memcpy(out + chunk_begin(n, p, chunk), bytes.data(), want);
   };
   payload passing = mine.slice(0, chunk_begin(n, p, tree.vrank + 1) - base);
   place(tree.vrank, passing);
@@ -86,7 +99,12 @@ payload broadcast(comm_impl& c, int root, owned_bytes&& value, const type_id& ty
     return binomial_broadcast(k, root, at_root ? payload::adopt(std::move(value)) : std::move(first));
   }
   std::size_t n = value.size();
-  if (!at_root) std::memcpy(&n, first.data(), sizeof n);
+  if (!at_root) {
+    if (first.size() != sizeof n)
+      throw truncation_error("broadcast: the size frame is " + std::to_string(first.size()) + " bytes, not " +
+                             std::to_string(sizeof n));
+    std::memcpy(&n, first.data(), sizeof n);
+  }
   return scatter_allgather_broadcast(k, root, std::move(value), n);
 }
 

@@ -129,30 +129,36 @@ void append_record(owned_bytes& bundle, const std::byte* data, std::size_t size)
   bundle.append(data, size);
 }
 
+// Record lengths come off the wire: compared by subtraction, so no sum can wrap around.
 std::size_t record_offset(const payload& bundle, std::size_t index) {
   std::size_t at = 0;
   for (std::size_t i = 0; i < index; ++i) {
     std::uint64_t n = 0;
-    if (at + sizeof n > bundle.size()) throw truncation_error("collective bundle is truncated");
+    if (bundle.size() - at < sizeof n) throw truncation_error("collective bundle is truncated");
     std::memcpy(&n, bundle.data() + at, sizeof n);
-    at += sizeof n + n;
+    at += sizeof n;
+    if (n > bundle.size() - at) throw truncation_error("collective bundle is truncated");
+    at += n;
   }
-  if (at > bundle.size()) throw truncation_error("collective bundle is truncated");
   return at;
 }
 
-std::vector<payload> records_of(const payload& bundle) {
+std::vector<payload> records_of(const payload& bundle, std::size_t expected) {
   std::vector<payload> out;
   std::size_t at = 0;
   while (at < bundle.size()) {
     std::uint64_t n = 0;
-    if (at + sizeof n > bundle.size()) throw truncation_error("collective bundle is truncated");
+    if (bundle.size() - at < sizeof n || out.size() == expected)
+      throw truncation_error("collective bundle is truncated or has more than " + std::to_string(expected) + " records");
     std::memcpy(&n, bundle.data() + at, sizeof n);
     at += sizeof n;
-    if (at + n > bundle.size()) throw truncation_error("collective bundle is truncated");
+    if (n > bundle.size() - at) throw truncation_error("collective bundle is truncated");
     out.push_back(bundle.slice(at, n));
     at += n;
   }
+  if (out.size() != expected)
+    throw truncation_error("collective bundle has " + std::to_string(out.size()) + " records, expected " +
+                           std::to_string(expected));
   return out;
 }
 

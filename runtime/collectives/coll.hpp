@@ -82,7 +82,7 @@ class call {
 void append_record(owned_bytes& bundle, const std::byte* data, std::size_t size);
 inline void append_record(owned_bytes& bundle, const payload& p) { append_record(bundle, p.data(), p.size()); }
 /// The records of a bundle, as slices sharing its buffer.
-std::vector<payload> records_of(const payload& bundle);
+std::vector<payload> records_of(const payload& bundle, std::size_t expected);
 /// Byte offset of record `index` in a bundle (index == count gives the end).
 std::size_t record_offset(const payload& bundle, std::size_t index);
 

@@ -21,7 +21,7 @@ std::vector<payload> gather(comm_impl& c, int root, owned_bytes&& mine, const ty
     k.send(real(tree.parent()), std::move(bundle));
     return {};
   }
-  std::vector<payload> records = records_of(payload::adopt(std::move(bundle)));
+  std::vector<payload> records = records_of(payload::adopt(std::move(bundle)), static_cast<std::size_t>(p));
   std::vector<payload> out(static_cast<std::size_t>(p));
   for (int v = 0; v < p; ++v) out[static_cast<std::size_t>(real(v))] = std::move(records[static_cast<std::size_t>(v)]);
   return out;
@@ -30,11 +30,10 @@ std::vector<payload> gather(comm_impl& c, int root, owned_bytes&& mine, const ty
 std::vector<payload> allgather(comm_impl& c, owned_bytes&& mine, const type_id& type) {
   call k(c, coll_op::allgather, &type);
   const int p = k.size(), r = k.rank();
-  // `held`: records of ranks r, r+1, ... (mod p), `count` of them.
+  // `held`: records of ranks r, r+1, ... (mod p).
   owned_bytes first;
   append_record(first, mine.data(), mine.size());
   payload held = payload::adopt(std::move(first));
-  int count = 1;
   for (int d = 1; d < p; d <<= 1) {
     const int n = d < p - d ? d : p - d;
     const payload out = held.slice(0, record_offset(held, static_cast<std::size_t>(n)));
@@ -43,9 +42,8 @@ std::vector<payload> allgather(comm_impl& c, owned_bytes&& mine, const type_id& 
     grown.append(held.data(), held.size());
     grown.append(in.data(), in.size());
     held = payload::adopt(std::move(grown));
-    count += n;
   }
-  std::vector<payload> records = records_of(held);
+  std::vector<payload> records = records_of(held, static_cast<std::size_t>(p));
   std::vector<payload> result(static_cast<std::size_t>(p));
   for (int i = 0; i < p; ++i) result[static_cast<std::size_t>((r + i) % p)] = std::move(records[static_cast<std::size_t>(i)]);
   return result;

@@ -23,7 +23,9 @@ class bounded_input_archive
     : public cereal::InputArchive<bounded_input_archive, cereal::AllowEmptyClassElision> {
  public:
   /// Elements, over the whole decode, that may take no bytes of their own.
-  static constexpr std::uint64_t empty_element_allowance = 1u << 16;
+  /// (Counted in elements, and Cereal sizes a container before reading any: so it is small, at
+  /// most this many default-constructed elements are ever made on trust.)
+  static constexpr std::uint64_t empty_element_allowance = 1024;
 
   bounded_input_archive(const std::byte* data, std::size_t size)
       : cereal::InputArchive<bounded_input_archive, cereal::AllowEmptyClassElision>(this),
@@ -71,9 +73,17 @@ class bounded_input_archive
 namespace cereal {
 
 template <class T>
-inline std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_LOAD_FUNCTION_NAME(
+inline std::enable_if_t<std::is_arithmetic_v<T> && !std::is_same_v<T, bool>> CEREAL_LOAD_FUNCTION_NAME(
     parrun::detail::bounded_input_archive& ar, T& t) {
   ar.loadBinary(std::addressof(t), sizeof(t));
+}
+
+// A bool is one byte, 0 or 1: any other byte would be undefined behaviour as a bool.
+inline void CEREAL_LOAD_FUNCTION_NAME(parrun::detail::bounded_input_archive& ar, bool& t) {
+  unsigned char byte = 0;
+  ar.loadBinary(&byte, 1);
+  if (byte > 1) throw Exception("a bool's byte is " + std::to_string(byte) + ", not 0 or 1");
+  t = byte == 1;
 }
 
 template <class T>

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <stdexcept>
 #include <utility>
 
 namespace parrun::detail {
@@ -36,6 +37,7 @@ class owned_bytes {
 
   /// Grows (malloc-owned storage only) so that `n` more bytes fit, keeping the contents.
   void reserve_more(std::size_t n) {
+    if (n > max_size - size_) throw std::length_error("a buffer of more than 2^63 bytes");
     if (size_ + n <= capacity_) return;
     std::size_t cap = capacity_ < 64 ? 64 : capacity_;
     while (cap < size_ + n) cap *= 2;
@@ -95,6 +97,8 @@ class owned_bytes {
   }
 
   static void free_malloced(void* data, void*) noexcept { std::free(data); }
+  /// The largest buffer: doubling the capacity never wraps below it.
+  static constexpr std::size_t max_size = std::size_t{1} << 62;
 
  private:
   void reset() noexcept {

@@ -139,6 +139,11 @@ void decode(const std::byte* data, std::size_t size, T& out) {
     if (size != sizeof(T))
       throw truncation_error("expected " + std::to_string(sizeof(T)) +
                              " bytes, the message has " + std::to_string(size));
+    if constexpr (std::is_same_v<T, bool>) {
+      if (std::to_integer<unsigned>(data[0]) > 1)
+        throw truncation_error("a bool's byte is " + std::to_string(std::to_integer<unsigned>(data[0])) +
+                               ", not 0 or 1");
+    }
     std::memcpy(static_cast<void*>(&out), data, sizeof(T));
   } else if constexpr (encoding_of<T>() == encoding::raw_vector) {
     using E = typename T::value_type;
