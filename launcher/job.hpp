@@ -65,6 +65,8 @@ class job {
   void start_timeout_report();
   void finish_timeout_report();
   void forward(int rank, bool is_stderr);
+  void watch_output(int rank, bool is_stderr);
+  void forward_ready_outputs();
   void close_output(int rank, bool is_stderr);
   void pump_stdin();
   void note(const std::string& line);
@@ -80,6 +82,7 @@ class job {
   // Signals are blocked (and read from this fd) before any thread exists, ZeroMQ's included:
   // a thread with them unblocked would let a Ctrl-C kill the launcher outright.
   int signal_fd_;
+  int outputs_fd_;  // epoll set of every rank's open stdout and stderr pipe
   rendezvous rendezvous_;
   std::optional<socket_dir> socket_dir_;
   local_backend backend_;
