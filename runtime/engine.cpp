@@ -8,6 +8,7 @@
 
 #include "contexts.hpp"
 #include "frame_check.hpp"
+#include "warn_first.hpp"
 
 namespace parrun::detail {
 namespace {
@@ -22,9 +23,6 @@ std::chrono::microseconds spin_budget(const job_info& info) {
   if (cores == 0 || 2 * static_cast<unsigned>(info.local_size) > cores) return std::chrono::microseconds(0);
   return std::chrono::microseconds(20);
 }
-
-// Dropped frames reported one by one before they are only counted.
-constexpr unsigned long warn_first = 5;
 
 // "from rank 3 with tag 7", "from rank 3 on channel id 2 of another communicator": where an
 // unreceived frame was addressed, in the user's terms.
@@ -96,12 +94,11 @@ void engine::register_comm(std::uint64_t base, const std::vector<int>& world_ran
 void engine::unregister_comm(std::uint64_t base) noexcept { comms_.erase(base); }
 
 void engine::drop(const envelope& env, const char* why) {
-  if (++dropped_ <= warn_first)
+  if (const char* tail = warning_tail(++dropped_))
     std::fprintf(stderr,
                  "parrun: rank %d: warning: dropped a frame that claims to come from world rank "
                  "%u (rank %d, tag %d): %s%s\n",
-                 info_.rank, env.world_source, env.source, env.tag, why,
-                 dropped_ == warn_first ? "; further ones are not reported" : "");
+                 info_.rank, env.world_source, env.source, env.tag, why, tail);
 }
 
 std::uint64_t engine::post(int world_dest, envelope env, owned_bytes&& body) {

@@ -12,6 +12,7 @@
 // are all closed and that has no send, after or otherwise case throws channel_closed instead of
 // waiting forever.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -188,11 +189,11 @@ std::size_t select(Cases&&... cases) {
 
   // A receive case tells its peer whether this select may also send on that channel (then
   // exactly one of two selecting ends sends: channel_impl.hpp).
-  std::vector<detail::channel_core*> sending;
-  visit([&](auto& c, std::size_t) {
+  std::array<detail::channel_core*, n> sending{};  // no allocation per select
+  visit([&](auto& c, std::size_t i) {
     using C = std::remove_cvref_t<decltype(c)>;
     if constexpr (detail::is_channel_case_v<C>)
-      if (!C::receives) sending.push_back(c.core());
+      if (!C::receives) sending[i] = c.core();
   });
   visit([&](auto& c, std::size_t) {
     using C = std::remove_cvref_t<decltype(c)>;

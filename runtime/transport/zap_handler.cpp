@@ -6,6 +6,8 @@
 #include <optional>
 #include <vector>
 
+#include "warn_first.hpp"
+
 namespace parrun::detail {
 namespace {
 
@@ -14,8 +16,6 @@ constexpr const char* zap_domain = "parrun";
 // A connection that has not finished its handshake by then is dropped: idle strangers do not
 // hold descriptors for long.
 constexpr int handshake_ms = 10'000;
-// Refusals reported one by one before they are only counted.
-constexpr unsigned long warn_first = 5;
 
 // Constant-time comparison: how long a refusal takes says nothing about the secret.
 bool same_secret(const std::string& a, const std::string& b) {
@@ -88,13 +88,11 @@ zap_handler::~zap_handler() {
 }
 
 void zap_handler::warn(const std::string& address, const std::string& why) {
-  const unsigned long n = ++refused_;
-  if (n <= warn_first)
+  if (const char* tail = warning_tail(++refused_))
     std::fprintf(stderr,
                  "parrun: rank %d: warning: refused a connection from pid %s: %s; only the job's "
                  "own ranks may send to it%s\n",
-                 my_rank_, peer_pid(address).c_str(), why.c_str(),
-                 n == warn_first ? " (further refusals are not reported)" : "");
+                 my_rank_, peer_pid(address).c_str(), why.c_str(), tail);
 }
 
 void zap_handler::serve(zmq::socket_t socket) {

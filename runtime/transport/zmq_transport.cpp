@@ -9,6 +9,8 @@
 
 #include <parrun/errors.hpp>
 
+#include "warn_first.hpp"
+
 namespace parrun::detail {
 namespace {
 
@@ -118,42 +120,50 @@ void zmq_transport::flush(peer& p) {
 }
 
 void zmq_transport::warn_malformed(const std::string& why) {
-  if (++malformed_ <= 5)
+  if (const char* tail = warning_tail(++malformed_))
     std::fprintf(stderr, "parrun: rank %d: warning: dropped a malformed frame (%s)%s\n", my_rank_,
-                 why.c_str(), malformed_ == 5 ? "; further ones are not reported" : "");
+                 why.c_str(), tail);
 }
 
 std::optional<frame> zmq_transport::read_frame(zmq::message_t& head) {
-  // Read every part of the message first: whatever it is, none of it may stay behind.
-  std::vector<zmq::message_t> parts;
-  bool more = head.more();
-  while (more) {
-    parts.emplace_back();
-    (void)data_in_.recv(parts.back(), zmq::recv_flags::none);  // a message arrives whole
-    more = parts.back().more();
+  // Read every part of the message first: whatever it is, none of it may stay behind. The
+  // common message (envelope + one part) allocates nothing here; only a payload sent in
+  // several parts gathers them.
+  zmq::message_t body;
+  std::vector<zmq::message_t> more_parts;
+  std::size_t parts = 0;
+  if (head.more()) {
+    (void)data_in_.recv(body, zmq::recv_flags::none);  // a message arrives whole
+    parts = 1;
+    for (bool more = body.more(); more; more = more_parts.back().more()) {
+      more_parts.emplace_back();
+      (void)data_in_.recv(more_parts.back(), zmq::recv_flags::none);
+      ++parts;
+    }
   }
-  if (head.size() != sizeof(envelope) || parts.empty()) {
-    warn_malformed(std::to_string(head.size()) + "-byte header, " + std::to_string(parts.size()) +
-                   " more parts");
+  if (head.size() != sizeof(envelope) || parts == 0) {
+    warn_malformed(std::to_string(head.size()) + "-byte header, " + std::to_string(parts) + " more parts");
     return std::nullopt;
   }
   frame f;
   std::memcpy(&f.env, head.data(), sizeof(envelope));
-  if (parts.size() == 1) {  // the common case: the payload stays in ZeroMQ's buffer
-    auto body = std::make_shared<zmq::message_t>(std::move(parts.front()));
-    const auto* bytes = static_cast<const std::byte*>(body->data());
-    const std::size_t size = body->size();
-    f.body = payload(bytes, size, std::move(body));
+  if (more_parts.empty()) {  // the payload stays in ZeroMQ's buffer
+    auto owner = std::make_shared<zmq::message_t>(std::move(body));
+    const auto* bytes = static_cast<const std::byte*>(owner->data());
+    const std::size_t size = owner->size();
+    f.body = payload(bytes, size, std::move(owner));
     return f;
   }
-  std::size_t total = 0;
-  for (const zmq::message_t& part : parts) total += part.size();
+  std::size_t total = body.size();
+  for (const zmq::message_t& part : more_parts) total += part.size();
   owned_bytes joined;
   std::byte* at = joined.grow(total);
-  for (const zmq::message_t& part : parts) {
+  auto append = [&](const zmq::message_t& part) {
     if (part.size() != 0) std::memcpy(at, part.data(), part.size());
     at += part.size();
-  }
+  };
+  append(body);
+  for (const zmq::message_t& part : more_parts) append(part);
   f.body = payload::adopt(std::move(joined));
   return f;
 }

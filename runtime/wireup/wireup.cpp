@@ -1,10 +1,12 @@
 #include "wireup/wireup.hpp"
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -102,13 +104,19 @@ std::optional<std::string> next_control(zmq::socket_t& control, std::chrono::mil
   return msg.to_string();
 }
 
-// Where this rank receives data: a unix socket inside the job's 0700 directory, which no other
-// user can enter (so none can even connect). Without one (a launcher that made none), a Linux
-// abstract socket; the ZAP handler still refuses every peer but the job's own ranks.
-std::string data_endpoint(const job_info& info) {
-  const char* dir = std::getenv(wire::env_socket_dir);
-  if (dir != nullptr && *dir != '\0') return "ipc://" + std::string(dir) + "/" + std::to_string(info.rank);
-  return "ipc://@parrun-" + info.job_id + "-" + std::to_string(info.rank);
+// Where this rank receives data: a unix socket inside the job's directory. The directory must be
+// this user's and closed to everyone else (mode 0700), so that no other user can even connect;
+// there is no fallback to the abstract namespace, where any local user could.
+std::string data_endpoint(const job_info& info, const std::string& dir) {
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0)
+    throw usage_error(std::string("the parrun environment is malformed: ") + wire::env_socket_dir + "='" + dir +
+                      "': " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077) != 0)
+    throw usage_error(std::string("the parrun environment is malformed: ") + wire::env_socket_dir + "='" + dir +
+                      "' is not a directory of this user closed to everyone else (mode 0700); only "
+                      "the job's own ranks may talk to a rank");
+  return "ipc://" + dir + "/" + std::to_string(info.rank);
 }
 
 // A rank holds a descriptor per peer connection: use all the descriptors the hard limit allows.
@@ -144,6 +152,7 @@ joined_job join_job() {
   info.local_rank = required_int(wire::env_local_rank, 0, info.local_size - 1);
   info.job_id = required(wire::env_job_id);
   const std::string secret = required(wire::env_secret);
+  const std::string endpoint = data_endpoint(info, required(wire::env_socket_dir));
   const double patience = connect_timeout_seconds();
   const std::string me = "rank " + std::to_string(info.rank);
 
@@ -159,7 +168,6 @@ joined_job join_job() {
   configure_socket(data_in, 0);
   configure_data_server(data_in, info.max_part);
   data_in.set(zmq::sockopt::rcvhwm, info.hwm);
-  const std::string endpoint = data_endpoint(info);
   try {
     data_in.bind(endpoint);
   } catch (const zmq::error_t& e) {

@@ -4,6 +4,7 @@
 // tests/integration/p2p_jobs/singleton_job.cpp as a child process under a watchdog.
 #include <poll.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <thread>
@@ -106,8 +108,29 @@ outcome run_job(const std::vector<std::string>& args,
   return out;
 }
 
+// A directory like the launcher's socket directory (mode 0700), removed when the tests end.
+class private_dir {
+ public:
+  explicit private_dir(mode_t mode) {
+    char tmpl[] = "/tmp/parrun-singleton-XXXXXX";
+    path_ = mkdtemp(tmpl) != nullptr ? tmpl : "";
+    if (!path_.empty()) chmod(path_.c_str(), mode);
+  }
+  ~private_dir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+const std::string& socket_dir() {
+  static const private_dir dir(0700);
+  return dir.path();
+}
+
 std::map<std::string, std::string> unreachable_launcher() {
   return {{"PARRUN_RENDEZVOUS", "tcp://127.0.0.1:1"},
+          {"PARRUN_SOCKET_DIR", socket_dir()},
           {"PARRUN_RANK", "0"},
           {"PARRUN_SIZE", "1"},
           {"PARRUN_LOCAL_RANK", "0"},
@@ -202,6 +225,22 @@ TEST(singleton, an_incomplete_contract_is_a_usage_error_naming_the_missing_varia
   ASSERT_FALSE(o.hung) << o.output;
   EXPECT_TRUE(o.exited && o.code == 4) << "exit " << o.code << "\n" << o.output;
   EXPECT_TRUE(contains(o.output, "PARRUN_RANK")) << o.output;
+}
+
+TEST(singleton, a_socket_directory_others_can_enter_is_refused) {
+  // Only the job's own ranks may talk to a rank: never a socket another user can reach.
+  const private_dir open_dir(0755);
+  auto vars = unreachable_launcher();
+  vars["PARRUN_SOCKET_DIR"] = open_dir.path();
+  const outcome o = run_job({"catch"}, vars);
+  ASSERT_FALSE(o.hung) << o.output;
+  EXPECT_TRUE(o.exited && o.code == 4) << "exit " << o.code << "\n" << o.output;
+  EXPECT_TRUE(contains(o.output, "PARRUN_SOCKET_DIR")) << o.output;
+  EXPECT_TRUE(contains(o.output, "0700")) << o.output;
+  vars.erase("PARRUN_SOCKET_DIR");
+  const outcome missing = run_job({"catch"}, vars);
+  EXPECT_TRUE(missing.exited && missing.code == 4) << missing.output;
+  EXPECT_TRUE(contains(missing.output, "PARRUN_SOCKET_DIR")) << missing.output;
 }
 
 TEST(singleton, a_malformed_contract_is_a_usage_error_naming_the_bad_value) {
