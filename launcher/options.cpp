@@ -1,5 +1,7 @@
 #include "options.hpp"
 
+#include <parrun/wire.hpp>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +30,9 @@ po::options_description describe_options() {
     ("env,x", po::value<std::vector<std::string>>()->composing()->value_name("NAME[=VALUE]"),
      "set NAME for every rank (the whole environment is forwarded already; NAME alone "
      "copies parrun's value, e.g. to remote hosts)")
+    ("transport", po::value<std::string>()->value_name("LANE"),
+     "how ranks on one host exchange data: auto (shared memory; ZeroMQ to other hosts), shm "
+     "(shared memory only), zmq (ZeroMQ for every peer); sets PARRUN_TRANSPORT")
     ("continue-on-failure", po::bool_switch(),
      "a rank that fails does not end the job: the others are told (their operations with it "
      "throw parrun::peer_lost) and the exit code still reports the failure")
@@ -153,6 +158,12 @@ launch_options parse_options(int argc, const char* const argv[], const env_looku
   if (vm.count("env"))
     for (const std::string& spec : vm["env"].as<std::vector<std::string>>())
       o.env.push_back(parse_env(spec, getenv));
+  if (vm.count("transport")) {
+    const std::string lane = vm["transport"].as<std::string>();
+    if (lane != "auto" && lane != "shm" && lane != "zmq")
+      throw usage_failure("--transport: '" + lane + "' is not one of auto, shm, zmq");
+    o.env.emplace_back(wire::env_transport, lane);
+  }
   if (!vm.count("command") || vm["command"].as<std::vector<std::string>>().empty())
     throw usage_failure("no program given: parrun [options] program [args...]");
   auto command = vm["command"].as<std::vector<std::string>>();

@@ -56,8 +56,8 @@ std::optional<int> rendezvous::handle(const std::string& routing_id, const std::
     m.joined = true;
     m.routing_id = routing_id;
     by_routing_id_[routing_id] = h.rank;
-    m.host = h.host;
-    m.endpoint = h.endpoint;
+    m.host = h.self.host;
+    m.self = std::move(h.self);
     ++joined_;
     send(routing_id, wire::encode(wire::kind::welcome, wire::empty{}));
     return h.rank;
@@ -133,10 +133,7 @@ void rendezvous::send_table() {
   if (table_sent_) return;
   table_sent_ = true;
   wire::table t;
-  for (const member& m : members_) {
-    t.endpoints.push_back(m.endpoint);
-    t.hosts.push_back(m.host);
-  }
+  for (const member& m : members_) t.ranks.push_back(m.self);
   const std::string body = wire::encode(wire::kind::table, t);
   for (int r = 0; r < size(); ++r) send_to(r, body);
 }

@@ -23,7 +23,7 @@ class rendezvous {
     bool joined = false;
     std::string routing_id;
     std::string host;
-    std::string endpoint;
+    wire::member self;                          ///< what the table says about it
     bool finalizing = false;                    ///< it finished and may exit
     std::optional<wire::failing> failure;       ///< why it said it is dying
     std::optional<wire::state> state;           ///< its answer to the last query

@@ -1,5 +1,7 @@
 #include "socket_dir.hpp"
 
+#include <parrun/wire.hpp>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,15 +29,18 @@ std::string socket_dir_path(const std::optional<std::string>& tmpdir, const std:
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   // A relative TMPDIR would mean another directory to a rank that changed its own.
   if (base.empty() || base[0] != '/' ||
-      base.size() + 1 + name.size() + 1 + longest_rank > max_socket_path)
+      base.size() + 1 + name.size() + 1 + longest_rank + 4 > max_socket_path)  // "<rank>.shm"
     base = "/tmp";
   return (base == "/" ? "" : base) + "/" + name;
 }
 
 std::vector<std::string> socket_paths(const std::string& dir, int np) {
   std::vector<std::string> paths;
-  paths.reserve(static_cast<std::size_t>(np > 0 ? np : 0));
-  for (int r = 0; r < np; ++r) paths.push_back(dir + "/" + std::to_string(r));
+  paths.reserve(2 * static_cast<std::size_t>(np > 0 ? np : 0));
+  for (int r = 0; r < np; ++r) {
+    paths.push_back(wire::zmq_socket_path(dir, r));
+    paths.push_back(wire::shm_socket_path(dir, r));
+  }
   return paths;
 }
 

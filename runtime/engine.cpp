@@ -13,13 +13,22 @@
 namespace parrun::detail {
 namespace {
 
-// How long a blocked rank polls without sleeping before it sleeps in zmq_poll. Spinning only
-// pays when every rank and its ZeroMQ I/O thread have a core each: measured on 2 cores with
-// 2 ranks, a 50 us spin more than doubled ping-pong latency (188 us against 71 us without),
-// because the spinning thread starves the I/O threads that carry the message.
-std::chrono::microseconds spin_budget(const job_info& info) {
+// How long a blocked rank polls before it sleeps in zmq_poll.
+// - ZeroMQ only: spinning pays only when every rank and its ZeroMQ I/O thread have a core each;
+//   measured on 2 cores with 2 ranks, a 50 us spin more than doubled ping-pong latency (188 us
+//   against 71 us without), because the spinning thread starves the I/O threads that carry the
+//   message.
+// - Shared memory: the message is in memory the moment it is written, so polling is the fast
+//   path and a wake-up from sleep (eventfd + scheduler, ~10-30 us here) the slow one. When
+//   oversubscribed, each poll yields the core (sched_yield) so that the rank being waited for
+//   can run. The budget is measured (tools/bench, README "Performance"): long enough to cover a
+//   collective's round trips on a loaded machine, short enough that a rank blocked for seconds
+//   costs well under 1% of a core.
+std::chrono::microseconds spin_budget(const job_info& info, bool polling_pays) {
   if (info.spin_us >= 0) return std::chrono::microseconds(info.spin_us);
   const unsigned cores = std::thread::hardware_concurrency();
+  const bool oversubscribed = cores == 0 || static_cast<unsigned>(info.local_size) > cores;
+  if (polling_pays) return std::chrono::microseconds(oversubscribed ? 1000 : 200);
   if (cores == 0 || 2 * static_cast<unsigned>(info.local_size) > cores) return std::chrono::microseconds(0);
   return std::chrono::microseconds(20);
 }
@@ -53,13 +62,24 @@ std::string activity::describe() const {
   return args.empty() ? std::string(op) : std::string(op) + "(" + args + ")";
 }
 
-engine::engine(job_info info, std::unique_ptr<transport> link)
+engine::engine(job_info info, std::unique_ptr<transport> link, std::unique_ptr<control_channel> control)
     : info_(std::move(info)),
+      control_(std::move(control)),
       link_(std::move(link)),
       peers_(static_cast<std::size_t>(info_.size)),
-      spin_(spin_budget(info_)) {}
+      spin_(spin_budget(info_, link_->polling_pays())) {
+  const unsigned cores = std::thread::hardware_concurrency();
+  yield_ = cores == 0 || static_cast<unsigned>(info_.local_size) > cores;
+}
 
-engine::~engine() { link_->close(); }
+engine::~engine() {
+  link_->close();
+  if (control_) control_->close();
+}
+
+void engine::send_control(const std::string& bytes) {
+  if (control_) control_->send(bytes);
+}
 
 engine::entry::entry(engine& e, const char* op) : e_(e) {
   const std::thread::id me = std::this_thread::get_id();
@@ -149,9 +169,11 @@ bool engine::wait_until(const std::function<bool()>& done, const activity& what,
       }
       timeout = std::chrono::ceil<std::chrono::milliseconds>(*deadline - now);
     }
-    if (now < spin_until) timeout = std::chrono::milliseconds(0);
-    link_->progress(timeout, *this);
+    const bool spinning = now < spin_until;
+    if (spinning) timeout = std::chrono::milliseconds(0);
+    const std::size_t got = link_->progress(timeout, *this);
     if (done()) return true;
+    if (spinning && got == 0 && yield_) std::this_thread::yield();
   }
 }
 
@@ -237,15 +259,17 @@ void engine::answer_query() {
   wire::state st;
   if (current_ != nullptr) {
     st.operation = current_->describe();
+    const std::string stuck = link_->stuck();
+    if (!stuck.empty()) st.operation += " [" + stuck + "]";
     st.seconds = std::chrono::duration<double>(clock::now() - current_since_).count();
   }
-  link_->send_control(wire::encode(wire::kind::state, st));
+  send_control(wire::encode(wire::kind::state, st));
 }
 
 bool engine::report_failure(wire::failure_kind what, int code, const std::string& reason) noexcept {
   if (!info_.launched || closed_) return false;
   try {
-    link_->send_control(wire::encode(wire::kind::failing, wire::failing{what, code, reason}));
+    send_control(wire::encode(wire::kind::failing, wire::failing{what, code, reason}));
     const clock::time_point deadline = clock::now() + std::chrono::seconds(2);
     return wait_until([this] { return acked_; }, activity{"reporting its failure to the launcher"},
                       &deadline);
@@ -274,7 +298,7 @@ void engine::finalize() {
     if (!flushing.empty()) {
       wire::leaving news_wanted;
       news_wanted.waiting_for.assign(flushing.begin(), flushing.end());
-      link_->send_control(wire::encode(wire::kind::leaving, news_wanted));
+      send_control(wire::encode(wire::kind::leaving, news_wanted));
     }
     wait_until(
         [&] {
@@ -290,7 +314,7 @@ void engine::finalize() {
       counts.arrived.push_back(p.arrived);
       counts.values_arrived.push_back(p.values_arrived);
     }
-    link_->send_control(wire::encode(wire::kind::finalize, counts));
+    send_control(wire::encode(wire::kind::finalize, counts));
     wait_until([this] { return finalized_; }, activity{"finalize (waiting for the launcher)"});
     warn_about_lost_messages();
   }
@@ -307,6 +331,7 @@ void engine::finalize() {
                  info_.rank, unreceived, addressed(*first).c_str(), type_name_of(first->type).c_str());
   closed_ = true;
   link_->close();
+  if (control_) control_->close();
 }
 
 void engine::warn_about_lost_messages() const {

@@ -46,7 +46,8 @@ struct activity {
 
 class engine final : private frame_sink {
  public:
-  engine(job_info info, std::unique_ptr<transport> link);
+  /// `control` (null when not launched) is the channel to the launcher; `link` polls it too.
+  engine(job_info info, std::unique_ptr<transport> link, std::unique_ptr<control_channel> control = nullptr);
   ~engine();
 
   const job_info& info() const noexcept { return info_; }
@@ -120,9 +121,11 @@ class engine final : private frame_sink {
   void drop(const envelope& env, const char* why);
   void peer_finished(const wire::peer_finished& done);
   void answer_query();
+  void send_control(const std::string& bytes);
   void warn_about_lost_messages() const;
 
   job_info info_;
+  std::unique_ptr<control_channel> control_;  // declared first: the link (which polls it) goes first
   std::unique_ptr<transport> link_;
   matcher matcher_;
   std::vector<peer> peers_;
@@ -130,6 +133,7 @@ class engine final : private frame_sink {
   const activity* current_ = nullptr;
   clock::time_point current_since_{};
   std::chrono::microseconds spin_{0};
+  bool yield_ = false;  // oversubscribed: give the core away between polls
   bool acked_ = false;
   bool finalized_ = false;
   bool closed_ = false;

@@ -52,7 +52,7 @@ runtime::runtime() {
     throw usage_error("parrun::environment can be created only once per program: a rank joins "
                       "its job once (keep one environment alive for the whole of main)");
   joined_job job = join_job();
-  engine_ = std::make_shared<engine>(std::move(job.info), std::move(job.link));
+  engine_ = std::make_shared<engine>(std::move(job.info), std::move(job.link), std::move(job.control));
   the_runtime = this;
   std::set_terminate(on_terminate);
 }

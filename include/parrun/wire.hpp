@@ -8,9 +8,9 @@
 // finalize barrier, collects failure reasons and answers `--timeout` questions.
 //
 //   rank                         launcher
-//   hello{secret,rank,pid,host,endpoint}  ->
+//   hello{secret,rank,pid,host,host_id,endpoints}  ->
 //                                <- welcome{}            (the launcher is reachable)
-//                                <- table{endpoints,hosts}   (once every rank said hello)
+//                                <- table{ranks}         (once every rank said hello)
 //   failing{kind,code,reason}    ->                      (abort() or an uncaught exception)
 //                                <- ack{}                (the reason is recorded; now die)
 //                                <- query{}              (on --timeout)
@@ -51,9 +51,17 @@ inline constexpr const char* env_job_id = "PARRUN_JOB_ID";          ///< unique 
 inline constexpr const char* env_socket_dir = "PARRUN_SOCKET_DIR";
 /// Optional: seconds a rank waits for the launcher to answer its hello (default 10).
 inline constexpr const char* env_connect_timeout = "PARRUN_CONNECT_TIMEOUT";
+/// Optional: which lane carries data between ranks on one host: `auto` (default: shared
+/// memory), `shm` (shared memory, and every rank must be on this host), `zmq` (ZeroMQ for all).
+inline constexpr const char* env_transport = "PARRUN_TRANSPORT";
+
+/// The files rank `rank` may create in PARRUN_SOCKET_DIR (the launcher removes them however the
+/// job ends): its ZeroMQ data socket and its shared-memory listener.
+inline std::string zmq_socket_path(const std::string& dir, int rank) { return dir + "/" + std::to_string(rank); }
+inline std::string shm_socket_path(const std::string& dir, int rank) { return dir + "/" + std::to_string(rank) + ".shm"; }
 
 /// Version of the control protocol; a rank and a launcher of different versions refuse to talk.
-inline constexpr std::uint32_t protocol_version = 2;
+inline constexpr std::uint32_t protocol_version = 3;
 
 /// The largest control message a rank may send to a launcher of a job of `np` ranks (the
 /// finalize counts grow with np; everything else is small). The launcher's socket refuses
@@ -76,20 +84,33 @@ enum class kind : std::uint8_t {
   leaving,
 };
 
+/// One way to reach a rank: a lane ("zmq", "shm") and its address on that lane.
+struct endpoint {
+  std::string lane;
+  std::string address;
+  template <class A> void serialize(A& a) { a(lane, address); }
+};
+
+/// What the table says about one rank.
+struct member {
+  std::string host;     ///< its host name, for people
+  std::string host_id;  ///< which machine (and network namespace) it runs on: equal ids share memory
+  std::int64_t pid = 0;
+  std::vector<endpoint> endpoints;
+  template <class A> void serialize(A& a) { a(host, host_id, pid, endpoints); }
+};
+
 struct hello {
   std::uint32_t version = protocol_version;
   std::string secret;
   std::int32_t rank = -1;
-  std::int64_t pid = 0;
-  std::string host;
-  std::string endpoint;  ///< where this rank receives data (ipc:// or tcp://)
-  template <class A> void serialize(A& a) { a(version, secret, rank, pid, host, endpoint); }
+  member self;
+  template <class A> void serialize(A& a) { a(version, secret, rank, self); }
 };
 
 struct table {
-  std::vector<std::string> endpoints;  ///< indexed by rank
-  std::vector<std::string> hosts;      ///< indexed by rank
-  template <class A> void serialize(A& a) { a(endpoints, hosts); }
+  std::vector<member> ranks;  ///< indexed by rank
+  template <class A> void serialize(A& a) { a(ranks); }
 };
 
 enum class failure_kind : std::uint8_t { aborted = 1, uncaught_exception = 2 };

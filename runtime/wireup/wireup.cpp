@@ -15,8 +15,14 @@
 #include <parrun/errors.hpp>
 #include <parrun/wire.hpp>
 
-#include "transport/zap_handler.hpp"
-#include "transport/zmq_transport.hpp"
+#include <fstream>
+
+#include "transport/control.hpp"
+#include "transport/router.hpp"
+#include "transport/shm/shm_lane.hpp"
+#include "transport/zmq/zap_handler.hpp"
+#include "transport/zmq/zmq_context.hpp"
+#include "transport/zmq/zmq_lane.hpp"
 
 namespace parrun::detail {
 namespace {
@@ -36,7 +42,6 @@ class solo_transport final : public transport {
     std::this_thread::sleep_for(timeout);
     return 0;
   }
-  void send_control(const std::string&) override {}
   void close() noexcept override {}
 };
 
@@ -116,7 +121,7 @@ std::string data_endpoint(const job_info& info, const std::string& dir) {
     throw usage_error(std::string("the parrun environment is malformed: ") + wire::env_socket_dir + "='" + dir +
                       "' is not a directory of this user closed to everyone else (mode 0700); only "
                       "the job's own ranks may talk to a rank");
-  return "ipc://" + dir + "/" + std::to_string(info.rank);
+  return "ipc://" + wire::zmq_socket_path(dir, info.rank);
 }
 
 // A rank holds a descriptor per peer connection: use all the descriptors the hard limit allows.
@@ -130,6 +135,109 @@ void raise_descriptor_limit() {
 
 }  // namespace
 
+std::string this_host_id() {
+  std::string boot;
+  std::ifstream("/proc/sys/kernel/random/boot_id") >> boot;
+  char ns[64] = {};
+  const ssize_t n = readlink("/proc/self/ns/net", ns, sizeof ns - 1);
+  return host_name() + "/" + boot + "/" + (n > 0 ? std::string(ns, static_cast<std::size_t>(n)) : "");
+}
+
+std::string choose_lane(const std::string& forced, const std::string& my_host_id, int peer,
+                        const std::string& peer_host, const std::string& peer_host_id, bool peer_has_shm,
+                        bool peer_has_zmq) {
+  const bool same_host = peer_host_id == my_host_id;
+  if (forced == "zmq" || !same_host || !peer_has_shm) {
+    if (forced == "shm")
+      throw usage_error(std::string(wire::env_transport) + "=shm, but rank " + std::to_string(peer) + " runs on " +
+                        (same_host ? "this host without a shared-memory endpoint" : "another host (" + peer_host + ")") +
+                        ": shared memory only reaches ranks on one host; use auto or zmq");
+    if (!peer_has_zmq)
+      throw transport_error("rank " + std::to_string(peer) + " on " + peer_host +
+                            " offers no ZeroMQ endpoint, and shared memory cannot reach it");
+    return "zmq";
+  }
+  return "shm";
+}
+
+namespace {
+
+std::string transport_choice() {
+  const char* v = std::getenv(wire::env_transport);
+  const std::string t = v == nullptr || *v == '\0' ? "auto" : v;
+  if (t != "auto" && t != "shm" && t != "zmq")
+    throw usage_error(std::string(wire::env_transport) + "='" + t + "' is not one of auto, shm, zmq");
+  return t;
+}
+
+std::uint64_t ring_bytes_setting() {
+  const int v = optional_int("PARRUN_SHM_RING_BYTES", 256 * 1024, 4096, 1 << 30);
+  if ((v & (v - 1)) != 0)
+    throw usage_error("environment variable PARRUN_SHM_RING_BYTES='" + std::to_string(v) + "' is not a power of two");
+  return static_cast<std::uint64_t>(v);
+}
+
+const wire::endpoint* find_endpoint(const wire::member& m, const char* lane) {
+  for (const wire::endpoint& e : m.endpoints)
+    if (e.lane == lane) return &e;
+  return nullptr;
+}
+
+// Binds this rank's ZeroMQ data socket; its ZAP handler is in place first (zap_handler.hpp).
+zmq::socket_t bind_zmq_data(zmq_context& zmq, const job_info& info, const std::string& secret,
+                            const std::string& endpoint) {
+  zmq.zap = std::make_unique<zap_handler>(zmq.context, secret, info.rank);
+  zmq::socket_t data_in(zmq.context, zmq::socket_type::pull);
+  configure_socket(data_in, 0);
+  configure_data_server(data_in, info.max_part);
+  data_in.set(zmq::sockopt::rcvhwm, info.hwm);
+  try {
+    data_in.bind(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw transport_error("rank " + std::to_string(info.rank) + " could not bind its data endpoint " + endpoint +
+                          ": " + e.what());
+  }
+  return data_in;
+}
+
+// Says hello and waits for the table, answering the launcher's queries meanwhile.
+wire::table wait_for_table(zmq::socket_t& control, const job_info& info, const wire::hello& hello,
+                           const char* rendezvous, double patience) {
+  const std::string me = "rank " + std::to_string(info.rank);
+  control.send(zmq::buffer(wire::encode(wire::kind::hello, hello)), zmq::send_flags::none);
+  const auto started = std::chrono::steady_clock::now();
+  auto first = next_control(control, std::chrono::milliseconds(static_cast<long>(patience * 1000)));
+  if (!first)
+    throw transport_error(me + " could not reach the launcher at " + std::string(rendezvous) +
+                          ": no answer in " + std::to_string(patience).substr(0, 4) +
+                          " s. Is parrun still running? (" + wire::env_rendezvous +
+                          " is set in the environment, so this program expects to be part of a "
+                          "parrun job)");
+  for (std::optional<std::string> msg = std::move(first);; msg = next_control(control, std::chrono::milliseconds(-1))) {
+    switch (wire::kind_of(*msg)) {
+      case wire::kind::refused:
+        throw transport_error(me + ": the launcher refused to let it join: " + wire::decode<wire::refused>(*msg).why);
+      case wire::kind::query: {
+        std::chrono::duration<double> waited = std::chrono::steady_clock::now() - started;
+        wire::state st{"joining the job (waiting for the other ranks to start)", waited.count()};
+        control.send(zmq::buffer(wire::encode(wire::kind::state, st)), zmq::send_flags::none);
+        continue;
+      }
+      case wire::kind::table: {
+        wire::table table = wire::decode<wire::table>(*msg);
+        if (table.ranks.size() != static_cast<std::size_t>(info.size))
+          throw transport_error(me + ": the launcher sent a table of " + std::to_string(table.ranks.size()) +
+                                " ranks for a job of " + std::to_string(info.size));
+        return table;
+      }
+      default:
+        continue;  // welcome, and nothing else is meaningful before the table
+    }
+  }
+}
+
+}  // namespace
+
 joined_job join_job() {
   joined_job job;
   job.info.host = host_name();
@@ -137,10 +245,15 @@ joined_job join_job() {
   job.info.spin_us = optional_int("PARRUN_SPIN_US", -1, 0, 1'000'000);
   job.info.max_part = static_cast<std::size_t>(
       optional_int("PARRUN_PART_BYTES", static_cast<int>(job.info.max_part), 4096, 1 << 30));
+  job.info.transport = transport_choice();
+  job.info.ring_bytes = ring_bytes_setting();
+  job.info.direct_bytes = static_cast<std::size_t>(optional_int("PARRUN_SHM_DIRECT_BYTES", 64 * 1024, 0, 1 << 30));
+  job.info.allow_direct = optional_int("PARRUN_SHM_DIRECT", 1, 0, 1) == 1;
   const char* rendezvous = std::getenv(wire::env_rendezvous);
   if (rendezvous == nullptr || *rendezvous == '\0') {
     job.link = std::make_unique<solo_transport>();
     job.info.hosts = {job.info.host};
+    job.info.lanes = {"self"};
     return job;
   }
 
@@ -152,78 +265,83 @@ joined_job join_job() {
   info.local_rank = required_int(wire::env_local_rank, 0, info.local_size - 1);
   info.job_id = required(wire::env_job_id);
   const std::string secret = required(wire::env_secret);
-  const std::string endpoint = data_endpoint(info, required(wire::env_socket_dir));
+  const std::string dir = required(wire::env_socket_dir);
+  const std::string zmq_endpoint = data_endpoint(info, dir);
   const double patience = connect_timeout_seconds();
-  const std::string me = "rank " + std::to_string(info.rank);
-
   raise_descriptor_limit();
-  zmq::context_t context(1);
+
+  // Every rank on this host: ZeroMQ carries no data unless it is forced.
+  const bool want_zmq = info.transport == "zmq" || (info.transport == "auto" && info.local_size < info.size);
+  const bool want_shm = info.transport != "zmq";
   // One socket per peer it sends to, plus its own: ZeroMQ's default cap (1023) is too few for
   // big jobs.
-  context.set(zmq::ctxopt::max_sockets, info.size + 16);
-  // Only the job's own ranks may deliver frames (zap_handler.hpp); the handler is in place
-  // before the data socket exists.
-  auto zap = std::make_unique<zap_handler>(context, secret, info.rank);
-  zmq::socket_t data_in(context, zmq::socket_type::pull);
-  configure_socket(data_in, 0);
-  configure_data_server(data_in, info.max_part);
-  data_in.set(zmq::sockopt::rcvhwm, info.hwm);
-  try {
-    data_in.bind(endpoint);
-  } catch (const zmq::error_t& e) {
-    throw transport_error(me + " could not bind its data endpoint " + endpoint + ": " + e.what());
-  }
+  auto zmq = std::make_shared<zmq_context>(want_zmq ? info.size + 16 : 16);
+  std::optional<zmq::socket_t> data_in;
+  if (want_zmq) data_in = bind_zmq_data(*zmq, info, secret, zmq_endpoint);
+  std::unique_ptr<shm_lane> shm;
+  if (want_shm) shm = std::make_unique<shm_lane>(dir, info.rank);
 
-  zmq::socket_t control(context, zmq::socket_type::dealer);
+  zmq::socket_t control(zmq->context, zmq::socket_type::dealer);
   configure_socket(control, 1000);
   try {
     control.connect(rendezvous);
   } catch (const zmq::error_t& e) {
-    throw transport_error(me + " could not connect to the launcher at " + std::string(rendezvous) +
-                          ": " + e.what());
+    throw transport_error("rank " + std::to_string(info.rank) + " could not connect to the launcher at " +
+                          std::string(rendezvous) + ": " + e.what());
   }
-  wire::hello hello{wire::protocol_version, secret, info.rank, static_cast<std::int64_t>(getpid()),
-                    info.host, endpoint};
-  control.send(zmq::buffer(wire::encode(wire::kind::hello, hello)), zmq::send_flags::none);
+  wire::hello hello;
+  hello.secret = secret;
+  hello.rank = info.rank;
+  hello.self.host = info.host;
+  hello.self.host_id = this_host_id();
+  hello.self.pid = static_cast<std::int64_t>(getpid());
+  if (want_zmq) hello.self.endpoints.push_back({"zmq", zmq_endpoint});
+  if (want_shm) hello.self.endpoints.push_back({"shm", shm_endpoint(dir, info.rank)});
+  wire::table table = wait_for_table(control, info, hello, rendezvous, patience);
 
-  const auto started = std::chrono::steady_clock::now();
-  auto first = next_control(control, std::chrono::milliseconds(static_cast<long>(patience * 1000)));
-  if (!first)
-    throw transport_error(me + " could not reach the launcher at " + std::string(rendezvous) +
-                          ": no answer in " + std::to_string(patience).substr(0, 4) +
-                          " s. Is parrun still running? (" + wire::env_rendezvous +
-                          " is set in the environment, so this program expects to be part of a "
-                          "parrun job)");
-  wire::table table;
-  for (std::optional<std::string> msg = std::move(first);; msg = next_control(control, std::chrono::milliseconds(-1))) {
-    switch (wire::kind_of(*msg)) {
-      case wire::kind::welcome:
-        continue;
-      case wire::kind::refused:
-        throw transport_error(me + ": the launcher refused to let it join: " +
-                              wire::decode<wire::refused>(*msg).why);
-      case wire::kind::query: {
-        std::chrono::duration<double> waited = std::chrono::steady_clock::now() - started;
-        wire::state st{"joining the job (waiting for the other ranks to start)", waited.count()};
-        control.send(zmq::buffer(wire::encode(wire::kind::state, st)), zmq::send_flags::none);
-        continue;
-      }
-      case wire::kind::table:
-        table = wire::decode<wire::table>(*msg);
-        break;
-      default:
-        continue;  // nothing else is meaningful before the table
-    }
-    break;
+  // Exactly one lane per peer, for the whole job.
+  std::vector<int> lane_of(static_cast<std::size_t>(info.size), -1);
+  std::vector<std::string> zmq_endpoints(static_cast<std::size_t>(info.size));
+  shm_options so;
+  so.dir = dir;
+  so.secret = secret;
+  so.my_rank = info.rank;
+  so.ring_bytes = info.ring_bytes;
+  so.direct_bytes = info.direct_bytes;
+  so.allow_direct = info.allow_direct;
+  so.peers.assign(static_cast<std::size_t>(info.size), false);
+  info.lanes.assign(static_cast<std::size_t>(info.size), "self");
+  for (int r = 0; r < info.size; ++r) {
+    const wire::member& m = table.ranks[static_cast<std::size_t>(r)];
+    info.hosts.push_back(m.host);
+    so.pids.push_back(m.pid);
+    if (r == info.rank) continue;
+    const wire::endpoint* z = find_endpoint(m, "zmq");
+    const std::string lane = choose_lane(info.transport, hello.self.host_id, r, m.host, m.host_id,
+                                         find_endpoint(m, "shm") != nullptr && want_shm, z != nullptr && want_zmq);
+    info.lanes[static_cast<std::size_t>(r)] = lane;
+    if (lane == "shm") so.peers[static_cast<std::size_t>(r)] = true;
+    else zmq_endpoints[static_cast<std::size_t>(r)] = z->address;
   }
-  if (table.endpoints.size() != static_cast<std::size_t>(info.size))
-    throw transport_error(me + ": the launcher sent a table of " +
-                          std::to_string(table.endpoints.size()) + " endpoints for " +
-                          std::to_string(info.size) + " ranks");
-  info.hosts = table.hosts;
-  job.link = std::make_unique<zmq_transport>(std::move(context), std::move(zap), std::move(data_in),
-                                             std::move(control), std::move(table.endpoints),
-                                             info.rank, info.hwm, secret, info.max_part);
+  std::vector<std::unique_ptr<lane>> lanes;
+  int shm_index = -1;
+  int zmq_index = -1;
+  if (shm) {
+    shm->start(std::move(so));  // even with no peer on it: it refuses strangers who knock
+    shm_index = static_cast<int>(lanes.size());
+    lanes.push_back(std::move(shm));
+  }
+  if (data_in) {
+    zmq_index = static_cast<int>(lanes.size());
+    lanes.push_back(std::make_unique<zmq_lane>(zmq, std::move(*data_in), std::move(zmq_endpoints), info.rank,
+                                               info.hwm, secret, info.max_part));
+  }
+  for (int r = 0; r < info.size; ++r)
+    if (r != info.rank) lane_of[static_cast<std::size_t>(r)] = info.lanes[static_cast<std::size_t>(r)] == "shm" ? shm_index : zmq_index;
+  auto ctl = std::make_unique<zmq_control>(zmq, std::move(control));
+  zmq.reset();
+  job.link = std::make_unique<router>(std::move(lanes), std::move(lane_of), ctl.get());
+  job.control = std::move(ctl);
   return job;
 }
 

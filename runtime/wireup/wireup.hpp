@@ -1,8 +1,10 @@
 #pragma once
-// Joining a job. Reads the launcher's environment contract (parrun/wire.hpp), binds this rank's
-// data endpoint, says hello to the launcher's control service and waits for the table of every
-// rank's endpoint; then the ranks talk directly. Without the contract the program is a
-// singleton, rank 0 of 1. With the contract but no launcher answering, joining fails loudly.
+// Joining a job. Reads the launcher's environment contract (parrun/wire.hpp), opens this rank's
+// lanes (shared memory for peers on this host, ZeroMQ for the others), says hello to the
+// launcher's control service with one endpoint per lane and this host's identity, and waits for
+// the table of every rank's; then it gives each peer exactly one lane and the ranks talk
+// directly. Without the contract the program is a singleton, rank 0 of 1. With the contract but
+// no launcher answering, joining fails loudly.
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,12 +28,32 @@ struct job_info {
   /// PARRUN_PART_BYTES: the largest part of a frame on the wire (bigger payloads travel in
   /// several parts); also the most a peer not yet authenticated can make this rank allocate.
   std::size_t max_part = std::size_t{64} << 20;
+  /// PARRUN_TRANSPORT: "auto" (shared memory on one host, ZeroMQ across hosts), "shm", "zmq".
+  std::string transport = "auto";
+  /// PARRUN_SHM_RING_BYTES: data bytes of each shared-memory ring (a power of two).
+  std::uint64_t ring_bytes = 256 * 1024;
+  /// PARRUN_SHM_DIRECT_BYTES: payloads from this size go by cross-memory attach (one copy).
+  std::size_t direct_bytes = 64 * 1024;
+  /// PARRUN_SHM_DIRECT=0 turns cross-memory attach off (payloads pipeline through the ring).
+  bool allow_direct = true;
+  /// The lane that carries data to each world rank ("shm", "zmq"; "self" for this rank).
+  std::vector<std::string> lanes;
 };
 
 struct joined_job {
   job_info info;
-  std::unique_ptr<transport> link;
+  std::unique_ptr<control_channel> control;  ///< null when not launched
+  std::unique_ptr<transport> link;           ///< polls `control` too
 };
+
+/// The lane for a peer, from what the table says about both ranks and PARRUN_TRANSPORT; pure,
+/// so it is unit-tested. Throws usage_error when `forced` cannot be honoured.
+std::string choose_lane(const std::string& forced, const std::string& my_host_id, int peer,
+                        const std::string& peer_host, const std::string& peer_host_id,
+                        bool peer_has_shm, bool peer_has_zmq);
+
+/// This machine and network namespace, so that ranks that can share memory recognise each other.
+std::string this_host_id();
 
 /// Joins the job described by the environment. Throws usage_error for a malformed contract,
 /// transport_error when the launcher does not answer.

@@ -72,7 +72,6 @@ class fake_transport final : public transport {
     }
     return n;
   }
-  void send_control(const std::string&) override {}
   void close() noexcept override {}
 };
 

@@ -135,12 +135,13 @@ void control_seeds() {
   wire::hello h;
   h.secret = "3f2a9c0d5e6b7a81";
   h.rank = 3;
-  h.pid = 4711;
-  h.host = "node1";
-  h.endpoint = "ipc:///tmp/parrun-4711/3";
+  h.self = {"node1", "node1/5c1e/4026531992", 4711,
+            {{"zmq", "ipc:///tmp/parrun-4711/3"}, {"shm", "/tmp/parrun-4711/3.shm"}}};
   write_seed(t, "hello", wire::encode(wire::kind::hello, h));
   write_seed(t, "welcome", wire::encode(wire::kind::welcome, wire::empty{}));
-  write_seed(t, "table", wire::encode(wire::kind::table, wire::table{{"ipc:///tmp/p/0", "ipc:///tmp/p/1", "tcp://10.0.0.2:5555"}, {"node1", "node1", "node2"}}));
+  write_seed(t, "table", wire::encode(wire::kind::table, wire::table{{{"node1", "a", 10, {{"zmq", "ipc:///tmp/p/0"}, {"shm", "/tmp/p/0.shm"}}},
+                                                                             {"node1", "a", 11, {{"zmq", "ipc:///tmp/p/1"}}},
+                                                                             {"node2", "b", 12, {{"zmq", "tcp://10.0.0.2:5555"}}}}}));
   write_seed(t, "failing", wire::encode(wire::kind::failing, wire::failing{wire::failure_kind::uncaught_exception, 1, "std::runtime_error: no input"}));
   write_seed(t, "ack", wire::encode(wire::kind::ack, wire::empty{}));
   write_seed(t, "query", wire::encode(wire::kind::query, wire::empty{}));

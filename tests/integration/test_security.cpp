@@ -1,7 +1,8 @@
 // Nobody outside the job can touch it. Rank 0 runs an intruder (security_jobs/intruder.cpp: plain
-// libzmq, the socket names, the frame format, but not the job secret) against rank 1's data
-// socket and the launcher's rendezvous, as another user (nobody) and as the same user; rank 1
-// must receive only what rank 0 really sent, and the job must go on as if nothing happened.
+// libzmq, the socket names, the frame and ring formats, but not the job secret) against rank 1's
+// data sockets (whichever lanes this job runs: ZeroMQ's, the shared-memory lane's, or both) and
+// the launcher's rendezvous, as another user (nobody) and as the same user; rank 1 must receive
+// only what rank 0 really sent, and the job must go on as if nothing happened.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +25,19 @@ using namespace std::chrono_literals;
 std::string socket_of(int rank) {
   const char* dir = std::getenv("PARRUN_SOCKET_DIR");
   return dir == nullptr ? std::string() : std::string(dir) + "/" + std::to_string(rank);
+}
+
+bool exists(const std::string& path) { return !path.empty() && access(path.c_str(), F_OK) == 0; }
+// The lanes rank 1 listens on (PARRUN_TRANSPORT decides): its ZeroMQ socket, its shm socket.
+bool zmq_lane() { return exists(socket_of(1)); }
+bool shm_lane() { return exists(socket_of(1) + ".shm"); }
+
+// The shared-memory lane refuses both attempts (a guessed secret; the real one, from a process
+// that is not the rank it claims to be).
+void expect_shm_refused(const std::string& out) {
+  EXPECT_EQ(out.find("accepted"), std::string::npos) << out;
+  EXPECT_NE(out.find("with a guessed secret: refused"), std::string::npos) << out;
+  EXPECT_NE(out.find("with the job secret: refused"), std::string::npos) << out;
 }
 
 // Runs the intruder; returns what it printed.
@@ -59,7 +73,17 @@ TEST(security, a_stranger_cannot_deliver_a_message) {
   parrun::communicator& world = test_world();
   ASSERT_EQ(world.size(), 2);
   ASSERT_FALSE(socket_of(1).empty()) << "the launcher gave no PARRUN_SOCKET_DIR";
-  if (world.rank() == 0) {
+  ASSERT_TRUE(zmq_lane() || shm_lane()) << "rank 1 listens on no lane";
+  if (world.rank() == 0 && shm_lane()) {
+    const std::string hash = std::to_string(parrun::detail::type_of<std::string>().hash);
+    expect_shm_refused(run_intruder({"shm-forge", socket_of(1) + ".shm", "0", hash, "7", "0", "0", "0", "forged"}));
+    if (root()) {
+      const std::string other = run_intruder({"--as-nobody", "shm-forge", socket_of(1) + ".shm", "0", hash, "7", "0", "0", "0", "forged"});
+      EXPECT_NE(other.find("cannot connect: Permission denied"), std::string::npos)
+          << "another user could even connect:\n" << other;
+    }
+  }
+  if (world.rank() == 0 && zmq_lane()) {
     const std::string hash = std::to_string(parrun::detail::type_of<std::string>().hash);
     const std::vector<std::string> forged{"forge", "ipc://" + socket_of(1), "0", hash, "7", "0", "0", "0", "forged"};
     // Same user, without the secret: it connects, but no frame gets through.
@@ -86,8 +110,14 @@ TEST(security, a_forged_channel_close_or_value_does_not_reach_the_channel) {
   auto ch = world.channel<int>(1 - world.rank(), 5, 4);
   if (world.rank() == 0) {
     const std::string int_hash = std::to_string(parrun::detail::type_of<int>().hash);
-    run_intruder({"forge", "ipc://" + socket_of(1), "2", int_hash, "5", "0", "0", "1", "XXXX"});  // a value
-    run_intruder({"forge", "ipc://" + socket_of(1), "2", "0", "5", "0", "0", "4", ""});           // a close
+    if (zmq_lane()) {
+      run_intruder({"forge", "ipc://" + socket_of(1), "2", int_hash, "5", "0", "0", "1", "XXXX"});  // a value
+      run_intruder({"forge", "ipc://" + socket_of(1), "2", "0", "5", "0", "0", "4", ""});           // a close
+    }
+    if (shm_lane()) {
+      expect_shm_refused(run_intruder({"shm-forge", socket_of(1) + ".shm", "2", int_hash, "5", "0", "0", "1", "XXXX"}));
+      expect_shm_refused(run_intruder({"shm-forge", socket_of(1) + ".shm", "2", "0", "5", "0", "0", "4", ""}));
+    }
     world.barrier();
     for (int v = 1; v <= 3; ++v) ch.send(v);
     ch.close();
@@ -105,11 +135,14 @@ TEST(security, garbage_and_idle_connections_do_not_end_the_job) {
     // The same user can connect (and could kill the rank anyway): garbage and a few idle
     // connections. Another user cannot even connect: 1,100 attempts, more than the descriptor
     // limit of 1024 the low-fd-limit entry runs under (libzmq aborts when accept hits EMFILE).
-    const std::string out = run_intruder({"garbage", socket_of(1), "100"});
-    EXPECT_NE(out.find("held 100 idle connections"), std::string::npos) << out;
-    if (root()) {
-      const std::string other = run_intruder({"--as-nobody", "garbage", socket_of(1), "1100"});
-      EXPECT_NE(other.find("held 0 idle connections"), std::string::npos) << other;
+    for (const std::string& path : {socket_of(1), socket_of(1) + ".shm"}) {
+      if (!exists(path)) continue;
+      const std::string out = run_intruder({"garbage", path, "100"});
+      EXPECT_NE(out.find("held 100 idle connections"), std::string::npos) << path << "\n" << out;
+      if (root()) {
+        const std::string other = run_intruder({"--as-nobody", "garbage", path, "1100"});
+        EXPECT_NE(other.find("held 0 idle connections"), std::string::npos) << path << "\n" << other;
+      }
     }
   }
   expect_nothing_arrives_at_rank_1(world);

@@ -1,9 +1,10 @@
 # Runtime unit tests (no processes): the codec, the matcher and readable type names. They may
 # include runtime internals (runtime/matching/matcher.hpp, runtime/transport/transport.hpp).
-foreach(name IN ITEMS test_codec test_matcher test_type_names test_wire_checks)
+foreach(name IN ITEMS test_codec test_matcher test_type_names test_wire_checks test_shm_lane)
   add_executable(${name} ${CMAKE_CURRENT_LIST_DIR}/${name}.cpp)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/runtime)
   target_link_libraries(${name} PRIVATE parrun::parrun GTest::gtest_main parrun_warnings)
   gtest_discover_tests(${name} TEST_PREFIX unit. PROPERTIES LABELS unit TIMEOUT 60)
 endforeach()
 target_link_libraries(test_wire_checks PRIVATE cppzmq)  # it includes the ZAP handler's header
+target_link_libraries(test_shm_lane PRIVATE cppzmq)    # the lane interface names zmq::pollitem_t

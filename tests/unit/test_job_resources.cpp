@@ -90,19 +90,19 @@ TEST(socket_dir_path, tmp_when_tmpdir_is_unset_empty_or_relative) {
 
 TEST(socket_dir_path, tmp_when_a_socket_path_would_be_too_long) {
   const std::string id = "0123456789abcdef";
-  // "<base>/parrun-<id>/<rank>": 1 + 23 + 1 + digits of the last rank.
-  const std::string fits(max_socket_path - 1 - 23 - 1 - 3, 'd');  // ranks up to 999
+  // "<base>/parrun-<id>/<rank>.shm": 1 + 23 + 1 + digits of the last rank + 4.
+  const std::string fits(max_socket_path - 1 - 23 - 1 - 3 - 4, 'd');  // ranks up to 999
   EXPECT_EQ(socket_dir_path("/" + fits.substr(1), id, 1000),
             "/" + fits.substr(1) + "/parrun-" + id);
-  EXPECT_EQ((socket_dir_path("/" + fits.substr(1), id, 1000) + "/999").size(), max_socket_path);
+  EXPECT_EQ((socket_dir_path("/" + fits.substr(1), id, 1000) + "/999.shm").size(), max_socket_path);
   EXPECT_EQ(socket_dir_path("/" + fits.substr(1), id, 1001), "/tmp/parrun-" + id)
       << "rank 1000 would not fit";
   EXPECT_EQ(socket_dir_path("/" + std::string(200, 'x'), id, 2), "/tmp/parrun-" + id);
 }
 
-TEST(socket_dir_path, one_socket_per_rank) {
-  EXPECT_EQ(socket_paths("/tmp/parrun-1", 3),
-            (std::vector<std::string>{"/tmp/parrun-1/0", "/tmp/parrun-1/1", "/tmp/parrun-1/2"}));
+TEST(socket_dir_path, a_zmq_and_a_shm_socket_per_rank) {
+  EXPECT_EQ(socket_paths("/tmp/parrun-1", 2),
+            (std::vector<std::string>{"/tmp/parrun-1/0", "/tmp/parrun-1/0.shm", "/tmp/parrun-1/1", "/tmp/parrun-1/1.shm"}));
   EXPECT_TRUE(socket_paths("/tmp/parrun-1", 0).empty());
 }
 

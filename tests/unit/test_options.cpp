@@ -91,6 +91,15 @@ TEST(options, every_option_is_read) {
   EXPECT_TRUE(o.args.empty());
 }
 
+TEST(options, transport_sets_the_environment_contract) {
+  EXPECT_EQ(parse({"--transport", "zmq", "-n", "2", "prog"}).env,
+            (std::vector<std::pair<std::string, std::string>>{{"PARRUN_TRANSPORT", "zmq"}}));
+  EXPECT_EQ(parse({"--transport=shm", "-n", "2", "prog"}).env,
+            (std::vector<std::pair<std::string, std::string>>{{"PARRUN_TRANSPORT", "shm"}}));
+  const std::string why = usage_error_of({"--transport", "tcp", "-n", "2", "prog"});
+  EXPECT_NE(why.find("--transport: 'tcp' is not one of auto, shm, zmq"), std::string::npos) << why;
+}
+
 TEST(options, everything_after_the_program_belongs_to_it) {
   launch_options o = parse({"-n", "2", "prog", "-n", "5", "--help", "--timeout", "x", "-x", "--bogus"});
   EXPECT_EQ(o.what, action::run);

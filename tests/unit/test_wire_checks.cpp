@@ -26,7 +26,7 @@
 #include "contexts.hpp"
 #include "engine.hpp"
 #include "frame_check.hpp"
-#include "transport/zap_handler.hpp"
+#include "transport/zmq/zap_handler.hpp"
 
 namespace {
 
@@ -153,7 +153,6 @@ class fake_transport final : public transport {
     }
     return n;
   }
-  void send_control(const std::string&) override {}
   void close() noexcept override {}
 };
 

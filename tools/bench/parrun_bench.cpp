@@ -1,12 +1,26 @@
-// parrun_bench: the measurements the closing notes quote, in the same shape as mpi_bench.cpp so
-// that `tools/bench/compare.sh` can put them side by side.
-//   parrun -n 2 parrun_bench latency      8-byte ping-pong: one-way latency (µs, mean)
-//   parrun -n 2 parrun_bench bandwidth    16 MiB messages streamed rank 0 -> 1 (MB/s)
-//   parrun -n P parrun_bench collectives  allreduce 8 B and 8 MiB, broadcast 1 MiB (µs per call)
-//   parrun -n 2 parrun_bench channels     8-byte round trip over a channel, capacity 0 and 64 (µs)
-// Times are the slowest rank's, after warm-up. Every line is "name value unit".
-#include <algorithm>
-#include <chrono>
+// parrun_bench: OSU-style micro-benchmarks on parrun's public API, the same measurements as
+// mpi_bench.cpp (MPI) and zmq_bench.cpp (raw ZeroMQ) so that tools/bench/compare.sh can put
+// them side by side. Timing method: bench_harness.hpp (calibrated warm-up, 5 timed batches,
+// median of the per-iteration times, each batch timed as its slowest rank).
+//   parrun -n 2 parrun_bench latency     ping-pong, one-way latency = round trip / 2 (us)
+//   parrun -n 2 parrun_bench bandwidth   rank 0 -> 1: a window of isends, wait_all, 4-byte
+//                                        ack; MB/s = window * size / time (1 MB = 1e6 B)
+//   parrun -n 2 parrun_bench bibw        both ranks post the window of irecvs and isends at
+//                                        once, wait_all; MB/s counts both directions
+//   parrun -n 2 parrun_bench p2p         the three above
+//   parrun -n P parrun_bench collectives allreduce (sum of doubles), broadcast (root moves),
+//                                        alltoall (size = each block), barrier; us per call
+//   parrun -n 2 parrun_bench channels    8-byte round trip over a channel, capacity 0 and 64
+// Options: --quick (fewer sizes, 25 ms per measurement), --time S, --max-size BYTES.
+// Sizes: 8 B .. 16 MiB in powers of two (point to point); 8 B, 1 KiB, 64 KiB, 1 MiB, 8 MiB
+// (allreduce, broadcast); 8 B .. 1 MiB (alltoall). Window: 64, at most 64 MiB in flight.
+// Every line is "key value unit", e.g. "latency_1KiB 14.2 us". Ranks beyond 1 idle in the
+// point-to-point modes.
+//
+// Payloads are std::vector<char>, which parrun sends as raw bytes (detail/codec.hpp); a send of
+// an lvalue copies it into the message once (parrun's value semantics: the buffer is free again
+// when isend returns), a receive copies it out once. That is what a user's code pays, so it is
+// what is measured. An 8-byte allreduce reduces a plain double, larger ones a vector<double>.
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -15,103 +29,169 @@
 
 #include <parrun/parrun.hpp>
 
+#include "bench_harness.hpp"
+
 namespace {
 
-using clock_type = std::chrono::steady_clock;
+using bench::clock_type;
+using bench::seconds_since;
 
-double seconds_since(clock_type::time_point t) {
-  return std::chrono::duration<double>(clock_type::now() - t).count();
+constexpr int data_tag = 1, ack_tag = 2, sync_tag = 3;
+
+// The slowest of ranks 0 and 1 (point-to-point modes), by one exchange outside the timed loop.
+auto pair_max(parrun::communicator& w) {
+  return [&w](double mine) {
+    const int peer = 1 - w.rank();
+    const double theirs = w.sendrecv<double>(peer, sync_tag, mine, peer, sync_tag);
+    return std::max(mine, theirs);
+  };
 }
 
-void latency(parrun::communicator& w) {
-  if (w.rank() > 1) return;
+auto world_max(parrun::communicator& w) {
+  return [&w](double mine) { return w.allreduce(mine, parrun::max{}); };
+}
+
+void latency(parrun::communicator& w, const bench::options& o) {
   const int peer = 1 - w.rank();
-  std::uint64_t x = 42;
-  auto round = [&] {
-    if (w.rank() == 0) {
-      w.send(peer, 0, x);
-      w.recv(peer, 0, x);
-    } else {
-      w.recv(peer, 0, x);
-      w.send(peer, 0, x);
-    }
-  };
-  for (int i = 0; i < 200; ++i) round();
-  const int n = 5000;
-  const auto t = clock_type::now();
-  for (int i = 0; i < n; ++i) round();
-  const double one_way = seconds_since(t) / (2.0 * n) * 1e6;
-  if (w.rank() == 0) std::printf("latency_8B %.2f us\n", one_way);
-}
-
-void bandwidth(parrun::communicator& w) {
-  if (w.rank() > 1) return;
-  const std::size_t size = 16u << 20;
-  const int window = 8, repeats = 8;
-  std::vector<char> buf(size, 'x');
-  auto burst = [&] {
-    if (w.rank() == 0) {
-      std::vector<parrun::request> sent;
-      for (int i = 0; i < window; ++i) sent.push_back(w.isend(1, 1, buf));
-      parrun::wait_all(sent);
-      w.recv<int>(1, 2);
-    } else {
-      for (int i = 0; i < window; ++i) w.recv(0, 1, buf);
-      w.send(0, 2, 0);
-    }
-  };
-  burst();
-  const auto t = clock_type::now();
-  for (int r = 0; r < repeats; ++r) burst();
-  const double s = seconds_since(t);
-  if (w.rank() == 0)
-    std::printf("bandwidth_16MiB %.0f MB/s\n", static_cast<double>(size) * window * repeats / s / 1e6);
-}
-
-template <class F>
-double time_per_call(parrun::communicator& w, int iterations, F&& f) {
-  for (int i = 0; i < std::max(2, iterations / 10); ++i) f();
-  w.barrier();
-  const auto t = clock_type::now();
-  for (int i = 0; i < iterations; ++i) f();
-  const double mine = seconds_since(t) / iterations * 1e6;
-  return w.allreduce(mine, parrun::max{});
-}
-
-void collectives(parrun::communicator& w) {
-  double small = w.rank();
-  const double t_small = time_per_call(w, 2000, [&] { small = w.allreduce(small, std::plus<>{}) * 1e-9; });
-  std::vector<double> big(1u << 20, 1.0);
-  const double t_big = time_per_call(w, 20, [&] { big = w.allreduce(big, std::plus<>{}); });
-  std::vector<char> block(1u << 20, 'b');
-  const double t_bcast = time_per_call(w, 100, [&] { w.broadcast(block, 0); });
-  if (w.rank() == 0) {
-    std::printf("allreduce_8B %.1f us\n", t_small);
-    std::printf("allreduce_8MiB %.0f us\n", t_big);
-    std::printf("broadcast_1MiB %.0f us\n", t_bcast);
+  for (std::size_t size : o.p2p_sizes()) {
+    std::vector<char> buf = bench::payload(size);
+    const bench::timing r = bench::measure(o, pair_max(w), [&](long n) {
+      const auto t = clock_type::now();
+      for (long i = 0; i < n; ++i) {
+        if (w.rank() == 0) {
+          w.send(peer, data_tag, buf);
+          w.recv(peer, data_tag, buf);
+        } else {
+          w.recv(peer, data_tag, buf);
+          w.send(peer, data_tag, buf);
+        }
+      }
+      return seconds_since(t);
+    });
+    if (w.rank() == 0)
+      bench::report("latency_" + bench::size_label(size), r, "us",
+                    [](double s) { return s / 2 * 1e6; });
   }
 }
 
-void channels(parrun::communicator& w) {
-  if (w.rank() > 1) return;
+void bandwidth(parrun::communicator& w, const bench::options& o) {
+  for (std::size_t size : o.p2p_sizes()) {
+    const int window = bench::window_for(size);
+    std::vector<char> buf = bench::payload(size);
+    std::vector<std::vector<char>> in(static_cast<std::size_t>(window), std::vector<char>(size));
+    std::vector<parrun::request> reqs(static_cast<std::size_t>(window));
+    const bench::timing r = bench::measure(o, pair_max(w), [&](long n) {
+      const auto t = clock_type::now();
+      for (long i = 0; i < n; ++i) {
+        if (w.rank() == 0) {
+          for (int j = 0; j < window; ++j)
+            reqs[static_cast<std::size_t>(j)] = w.isend(1, data_tag, buf);
+          parrun::wait_all(reqs);
+          w.recv<std::int32_t>(1, ack_tag);
+        } else {
+          for (int j = 0; j < window; ++j)
+            reqs[static_cast<std::size_t>(j)] =
+                w.irecv(0, data_tag, in[static_cast<std::size_t>(j)]);
+          parrun::wait_all(reqs);
+          w.send(0, ack_tag, std::int32_t{0});
+        }
+      }
+      return seconds_since(t);
+    });
+    if (w.rank() == 0)
+      bench::report("bandwidth_" + bench::size_label(size), r, "MB/s",
+                    [&](double s) { return static_cast<double>(size) * window / s / 1e6; });
+  }
+}
+
+void bibw(parrun::communicator& w, const bench::options& o) {
+  const int peer = 1 - w.rank();
+  for (std::size_t size : o.p2p_sizes()) {
+    const int window = bench::window_for(size);
+    std::vector<char> buf = bench::payload(size);
+    std::vector<std::vector<char>> in(static_cast<std::size_t>(window), std::vector<char>(size));
+    std::vector<parrun::request> reqs(2 * static_cast<std::size_t>(window));
+    const bench::timing r = bench::measure(o, pair_max(w), [&](long n) {
+      const auto t = clock_type::now();
+      for (long i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j < in.size(); ++j) reqs[j] = w.irecv(peer, data_tag, in[j]);
+        for (std::size_t j = 0; j < in.size(); ++j)
+          reqs[in.size() + j] = w.isend(peer, data_tag, buf);
+        parrun::wait_all(reqs);
+      }
+      return seconds_since(t);
+    });
+    if (w.rank() == 0)
+      bench::report("bibw_" + bench::size_label(size), r, "MB/s",
+                    [&](double s) { return 2.0 * static_cast<double>(size) * window / s / 1e6; });
+  }
+}
+
+void collectives(parrun::communicator& w, const bench::options& o) {
+  // Each timed run starts from a barrier, calls follow back to back, and a run's time is its
+  // slowest rank's. allreduce, alltoall and barrier cannot finish anywhere before every rank has
+  // entered them, so back-to-back calls cannot overlap; broadcast can (the root would run ahead
+  // and only the pipeline would be timed), so its root moves to the next rank at every call, as
+  // in the Intel MPI Benchmarks: each root must have received the previous broadcast first.
+  const int size_of_world = w.size();
+  auto timed = [&](auto&& call) {
+    return bench::measure(o, world_max(w), [&](long n) {
+      w.barrier();
+      const auto t = clock_type::now();
+      for (long i = 0; i < n; ++i) call(static_cast<int>(i % size_of_world));
+      return seconds_since(t);
+    });
+  };
+  auto say = [&](const std::string& key, const bench::timing& t) {
+    if (w.rank() == 0) bench::report(key, t, "us", [](double s) { return s * 1e6; });
+  };
+  for (std::size_t size : bench::options::reduce_sizes()) {
+    bench::timing t;
+    if (size == sizeof(double)) {
+      const double x = w.rank() + 1.0;
+      double sum = 0;
+      t = timed([&](int) { sum = w.allreduce(x, std::plus<>{}); });
+    } else {
+      const std::vector<double> x(size / sizeof(double), w.rank() + 1.0);
+      std::vector<double> sum;
+      t = timed([&](int) { sum = w.allreduce(x, std::plus<>{}); });
+    }
+    say("allreduce_" + bench::size_label(size), t);
+  }
+  for (std::size_t size : bench::options::reduce_sizes()) {
+    std::vector<char> block = bench::payload(size);
+    say("broadcast_" + bench::size_label(size), timed([&](int root) { w.broadcast(block, root); }));
+  }
+  for (std::size_t size : bench::options::alltoall_sizes()) {
+    const std::vector<std::vector<char>> parts(static_cast<std::size_t>(w.size()),
+                                               bench::payload(size));
+    std::vector<std::vector<char>> got;
+    say("alltoall_" + bench::size_label(size), timed([&](int) { got = w.alltoall(parts); }));
+  }
+  say("barrier", timed([&](int) { w.barrier(); }));
+}
+
+void channels(parrun::communicator& w, const bench::options& o) {
   const int peer = 1 - w.rank();
   for (int capacity : {0, 64}) {
     auto ch = w.channel<std::uint64_t>(peer, capacity, capacity);
     std::uint64_t x = 7;
-    auto round = [&] {
-      if (w.rank() == 0) {
-        ch.send(x);
-        x = ch.recv();
-      } else {
-        x = ch.recv();
-        ch.send(x);
+    const bench::timing r = bench::measure(o, pair_max(w), [&](long n) {
+      const auto t = clock_type::now();
+      for (long i = 0; i < n; ++i) {
+        if (w.rank() == 0) {
+          ch.send(x);
+          x = ch.recv();
+        } else {
+          x = ch.recv();
+          ch.send(x);
+        }
       }
-    };
-    for (int i = 0; i < 200; ++i) round();
-    const int n = 3000;
-    const auto t = clock_type::now();
-    for (int i = 0; i < n; ++i) round();
-    if (w.rank() == 0) std::printf("channel_rtt_cap%d %.1f us\n", capacity, seconds_since(t) / n * 1e6);
+      return seconds_since(t);
+    });
+    if (w.rank() == 0)
+      bench::report("channel_rtt_cap" + std::to_string(capacity), r, "us",
+                    [](double s) { return s * 1e6; });
   }
 }
 
@@ -120,10 +200,28 @@ void channels(parrun::communicator& w) {
 int main(int argc, char** argv) {
   parrun::environment env(argc, argv);
   parrun::communicator& world = env.world();
-  const std::string what = argc > 1 ? argv[1] : "";
-  if (what == "latency") latency(world);
-  else if (what == "bandwidth") bandwidth(world);
-  else if (what == "collectives") collectives(world);
-  else if (what == "channels") channels(world);
-  else if (world.rank() == 0) std::fprintf(stderr, "usage: parrun_bench latency|bandwidth|collectives|channels\n");
+  const bench::options o = bench::options::parse(argc, argv);
+  const bool p2p = o.mode == "latency" || o.mode == "bandwidth" || o.mode == "bibw" ||
+                   o.mode == "p2p" || o.mode == "channels";
+  if (o.mode == "collectives") {
+    collectives(world, o);
+    return 0;
+  }
+  if (!p2p) {
+    if (world.rank() == 0)
+      std::fprintf(
+          stderr,
+          "usage: parrun -n 2 parrun_bench latency|bandwidth|bibw|p2p|channels [--quick] "
+          "[--time S] [--max-size BYTES]\n       parrun -n P parrun_bench collectives [--quick]\n");
+    return 2;
+  }
+  if (world.size() < 2) {
+    std::fprintf(stderr, "parrun_bench %s needs two ranks: parrun -n 2 ...\n", o.mode.c_str());
+    return 2;
+  }
+  if (world.rank() > 1) return 0;
+  if (o.mode == "latency" || o.mode == "p2p") latency(world, o);
+  if (o.mode == "bandwidth" || o.mode == "p2p") bandwidth(world, o);
+  if (o.mode == "bibw" || o.mode == "p2p") bibw(world, o);
+  if (o.mode == "channels") channels(world, o);
 }

@@ -6,13 +6,21 @@
 //       sends one forged frame three ways: without authentication, with a guessed secret, and
 //       (raw) as a plain unix-socket client; prints what the kernel said to a raw connect
 //   intruder [--as-nobody] garbage SOCKET_PATH N 64 KiB of random bytes, then N idle connections
+//   intruder shm-forge SHM_PATH CONTEXT TYPE TAG SOURCE WORLD_SOURCE FLAGS PAYLOAD
+//       opens a shared-memory ring to the rank (runtime/transport/shm/handshake.hpp) holding the
+//       forged frame, twice: with a guessed secret, and with the job's real secret (a process
+//       of the same user can read it from a rank's environment) while claiming to be
+//       WORLD_SOURCE; prints "shm handshake ...: accepted|refused|closed"
 //   intruder hello RENDEZVOUS                   malformed and oversized hellos to the launcher
 // Exit status: 0 when it ran; what got through is judged by the job, not here.
 #include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -25,6 +33,9 @@
 #include <vector>
 
 #include <zmq.hpp>
+
+#include "transport/shm/handshake.hpp"
+#include "transport/shm/ring.hpp"
 
 namespace {
 
@@ -44,18 +55,92 @@ void become_nobody() {
 }
 
 // A raw connect, to see what the kernel says (EACCES for a stranger, in a 0700 directory).
+// A stream socket for ZeroMQ's, a packet socket for the shared-memory lane's.
 int raw_connect(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  for (int type : {SOCK_STREAM, SOCK_SEQPACKET}) {
+    int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
     const int e = errno;
     close(fd);
     errno = e;
-    return -1;
+    if (e != EPROTOTYPE) return -1;
   }
-  return fd;
+  return -1;
+}
+
+// One attempt to open a ring holding `env` + `payload` to the rank listening at `path`.
+void shm_attempt(const char* what, const std::string& path, const envelope& env, const std::string& payload,
+                 const std::string& secret, int claimed_rank) {
+  namespace shm = parrun::detail::shm;
+  const std::uint64_t ring_bytes = 64 * 1024;
+  const int ring = memfd_create("forged", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (ring < 0 || ftruncate(ring, static_cast<off_t>(shm::header_bytes + ring_bytes)) != 0) return;
+  fcntl(ring, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
+  void* mem = mmap(nullptr, shm::header_bytes + ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, ring, 0);
+  shm::ring_writer w(mem, ring_bytes);
+  const std::uint64_t total = payload.size();
+  std::byte* at = w.reserve(sizeof env + 8 + payload.size());
+  std::memcpy(at, &env, sizeof env);
+  std::memcpy(at + sizeof env, &total, 8);
+  std::memcpy(at + sizeof env + 8, payload.data(), payload.size());
+  w.commit(sizeof env + 8 + payload.size(), shm::record_kind::frame);
+
+  shm::hello_msg h{};
+  h.magic = shm::hello_magic;
+  h.version = shm::handshake_version;
+  h.rank = claimed_rank;
+  h.secret_length = static_cast<std::uint32_t>(std::min(secret.size(), sizeof h.secret));
+  std::memcpy(h.secret, secret.data(), h.secret_length);
+  h.ring_bytes = ring_bytes;
+  const int bell = eventfd(0, EFD_CLOEXEC);
+  const int s = raw_connect(path);
+  if (s < 0) {
+    std::printf("intruder: shm handshake %s: cannot connect: %s\n", what, std::strerror(errno));
+    return;
+  }
+  iovec iov{&h, sizeof h};
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  cmsghdr* cm = CMSG_FIRSTHDR(&m);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
+  const int fds[2] = {ring, bell};
+  std::memcpy(CMSG_DATA(cm), fds, sizeof fds);
+  if (sendmsg(s, &m, MSG_NOSIGNAL) < 0) std::printf("intruder: shm handshake %s: send: %s\n", what, std::strerror(errno));
+  shm::reply_msg r{};
+  timeval tv{3, 0};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const ssize_t n = recv(s, &r, sizeof r, 0);
+  if (n == static_cast<ssize_t>(sizeof r) && r.magic == shm::reply_magic)
+    std::printf("intruder: shm handshake %s: %s\n", what, r.accepted == 1 ? "accepted" : "refused");
+  else
+    std::printf("intruder: shm handshake %s: closed\n", what);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  close(s);
+  close(bell);
+  close(ring);
+  munmap(mem, shm::header_bytes + ring_bytes);
+}
+
+int shm_forge(char** a) {
+  const std::string path = a[0];
+  envelope env{std::stoull(a[1]), std::stoull(a[2]), std::stoi(a[3]), std::stoi(a[4]),
+               static_cast<std::uint32_t>(std::stoul(a[6])), static_cast<std::uint32_t>(std::stoul(a[5]))};
+  const char* secret = std::getenv("PARRUN_SECRET");
+  shm_attempt("with a guessed secret", path, env, a[7], "0123456789abcdef0123456789abcdef",
+              static_cast<int>(env.world_source));
+  if (secret != nullptr)
+    shm_attempt("with the job secret", path, env, a[7], secret, static_cast<int>(env.world_source));
+  std::fflush(stdout);
+  return 0;
 }
 
 void send_forged(zmq::context_t& ctx, const std::string& endpoint, const envelope& env,
@@ -154,6 +239,7 @@ int main(int argc, char** argv) {
   if (mode == "forge" && argc - i >= 9) return forge(argv + i + 1);
   if (mode == "garbage" && argc - i >= 3) return garbage(argv[i + 1], std::atoi(argv[i + 2]));
   if (mode == "hello" && argc - i >= 2) return hello(argv[i + 1]);
+  if (mode == "shm-forge" && argc - i >= 9) return shm_forge(argv + i + 1);
   std::fprintf(stderr, "usage: intruder [--as-nobody] forge|garbage|hello ...\n");
   return 2;
 }

@@ -1,4 +1,4 @@
-#include "transport/zap_handler.hpp"
+#include "transport/zmq/zap_handler.hpp"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "transport/zmq_transport.hpp"
+#include "transport/zmq/zmq_lane.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -22,16 +22,11 @@ constexpr int drain_batch = 128;
 
 }  // namespace
 
-void configure_socket(zmq::socket_t& s, int linger_ms) { s.set(zmq::sockopt::linger, linger_ms); }
-
-zmq_transport::zmq_transport(zmq::context_t context, std::unique_ptr<zap_handler> zap,
-                             zmq::socket_t data_in, zmq::socket_t control,
-                             std::vector<std::string> endpoints, int my_rank, int hwm,
-                             std::string secret, std::size_t max_part)
+zmq_lane::zmq_lane(std::shared_ptr<zmq_context> context, zmq::socket_t data_in,
+                   std::vector<std::string> endpoints, int my_rank, int hwm, std::string secret,
+                   std::size_t max_part)
     : context_(std::move(context)),
-      zap_(std::move(zap)),
       data_in_(std::move(data_in)),
-      control_(std::move(control)),
       peers_(endpoints.size()),
       my_rank_(my_rank),
       hwm_(hwm),
@@ -40,7 +35,7 @@ zmq_transport::zmq_transport(zmq::context_t context, std::unique_ptr<zap_handler
   for (std::size_t r = 0; r < endpoints.size(); ++r) peers_[r].endpoint = std::move(endpoints[r]);
 }
 
-zmq_transport::~zmq_transport() { close(); }
+zmq_lane::~zmq_lane() { close(); }
 
 namespace {
 
@@ -57,7 +52,7 @@ void release_part(void*, void* hint) {
 
 }  // namespace
 
-void zmq_transport::send_parts(zmq::socket_t& out, owned_bytes& body) {
+void zmq_lane::send_parts(zmq::socket_t& out, owned_bytes& body) {
   const std::size_t size = body.size();
   zmq::message_t data;  // empty bodies stay empty (cppzmq would memcpy from their null pointer)
   if (size == 0) {
@@ -81,9 +76,9 @@ void zmq_transport::send_parts(zmq::socket_t& out, owned_bytes& body) {
   out.send(data, zmq::send_flags::none);
 }
 
-bool zmq_transport::try_send(peer& p, const envelope& env, owned_bytes& body) {
+bool zmq_lane::try_send(peer& p, const envelope& env, owned_bytes& body) {
   if (!p.out) {
-    p.out.emplace(context_, zmq::socket_type::push);
+    p.out.emplace(context_->context, zmq::socket_type::push);
     configure_socket(*p.out, 2000);
     configure_data_client(*p.out, secret_);
     p.out->set(zmq::sockopt::sndhwm, hwm_);
@@ -96,7 +91,7 @@ bool zmq_transport::try_send(peer& p, const envelope& env, owned_bytes& body) {
   return true;
 }
 
-std::uint64_t zmq_transport::post(int rank, const envelope& env, owned_bytes&& body) {
+std::uint64_t zmq_lane::post(int rank, const envelope& env, owned_bytes&& body) {
   peer& p = peers_.at(static_cast<std::size_t>(rank));
   std::uint64_t ticket = ++p.posted;
   if (p.backlog.empty() && try_send(p, env, body)) {
@@ -108,24 +103,24 @@ std::uint64_t zmq_transport::post(int rank, const envelope& env, owned_bytes&& b
   return ticket;
 }
 
-bool zmq_transport::taken(int rank, std::uint64_t ticket) const {
+bool zmq_lane::taken(int rank, std::uint64_t ticket) const {
   return peers_[static_cast<std::size_t>(rank)].taken >= ticket;
 }
 
-void zmq_transport::flush(peer& p) {
+void zmq_lane::flush(peer& p) {
   while (!p.backlog.empty() && try_send(p, p.backlog.front().env, p.backlog.front().body)) {
     p.backlog.pop_front();
     ++p.taken;
   }
 }
 
-void zmq_transport::warn_malformed(const std::string& why) {
+void zmq_lane::warn_malformed(const std::string& why) {
   if (const char* tail = warning_tail(++malformed_))
     std::fprintf(stderr, "parrun: rank %d: warning: dropped a malformed frame (%s)%s\n", my_rank_,
                  why.c_str(), tail);
 }
 
-std::optional<frame> zmq_transport::read_frame(zmq::message_t& head) {
+std::optional<frame> zmq_lane::read_frame(zmq::message_t& head) {
   // Read every part of the message first: whatever it is, none of it may stay behind. The
   // common message (envelope + one part) allocates nothing here; only a payload sent in
   // several parts gathers them.
@@ -168,50 +163,38 @@ std::optional<frame> zmq_transport::read_frame(zmq::message_t& head) {
   return f;
 }
 
-std::size_t zmq_transport::drain(frame_sink& sink) {
-  std::size_t n = 0;
-  for (; n < drain_batch; ++n) {
+std::size_t zmq_lane::flush_backlogs() {
+  std::size_t left = 0;
+  for (int rank : backlogged_) {
+    peer& p = peers_[static_cast<std::size_t>(rank)];
+    const std::uint64_t before = p.taken;
+    flush(p);
+    left += static_cast<std::size_t>(p.taken - before);
+  }
+  std::erase_if(backlogged_, [&](int r) { return peers_[static_cast<std::size_t>(r)].backlog.empty(); });
+  return left;
+}
+
+std::size_t zmq_lane::drain(frame_sink& sink) {
+  if (closed_) return 0;
+  // Frames that left the queue count as progress: a send waiting for them is done.
+  std::size_t n = flush_backlogs();
+  for (int i = 0; i < drain_batch; ++i, ++n) {
     zmq::message_t head;
     if (!data_in_.recv(head, zmq::recv_flags::dontwait)) break;
     if (std::optional<frame> f = read_frame(head)) sink.on_frame(std::move(*f));
   }
-  if (control_) {
-    zmq::message_t msg;
-    while (control_.recv(msg, zmq::recv_flags::dontwait)) {
-      sink.on_control(msg.to_string());
-      ++n;
-    }
-  }
   return n;
 }
 
-std::size_t zmq_transport::progress(std::chrono::milliseconds timeout, frame_sink& sink) {
-  if (closed_) return 0;
-  for (int rank : backlogged_) flush(peers_[static_cast<std::size_t>(rank)]);
-  std::erase_if(backlogged_, [&](int r) { return peers_[static_cast<std::size_t>(r)].backlog.empty(); });
-  std::size_t n = drain(sink);
-  if (n > 0 || timeout.count() == 0) return n;
-
-  items_.clear();
-  items_.push_back({data_in_.handle(), 0, ZMQ_POLLIN, 0});
-  if (control_) items_.push_back({control_.handle(), 0, ZMQ_POLLIN, 0});
+void zmq_lane::wait_items(std::vector<zmq::pollitem_t>& items) {
+  if (closed_) return;
+  items.push_back({data_in_.handle(), 0, ZMQ_POLLIN, 0});
   for (int rank : backlogged_)
-    items_.push_back({peers_[static_cast<std::size_t>(rank)].out->handle(), 0, ZMQ_POLLOUT, 0});
-  try {
-    zmq::poll(items_, timeout);
-  } catch (const zmq::error_t& e) {
-    if (e.num() != EINTR) throw;
-  }
-  for (int rank : backlogged_) flush(peers_[static_cast<std::size_t>(rank)]);
-  std::erase_if(backlogged_, [&](int r) { return peers_[static_cast<std::size_t>(r)].backlog.empty(); });
-  return drain(sink);
+    items.push_back({peers_[static_cast<std::size_t>(rank)].out->handle(), 0, ZMQ_POLLOUT, 0});
 }
 
-void zmq_transport::send_control(const std::string& bytes) {
-  if (control_) control_.send(zmq::buffer(bytes), zmq::send_flags::none);
-}
-
-void zmq_transport::close() noexcept {
+void zmq_lane::close() noexcept {
   if (closed_) return;
   closed_ = true;
   try {
@@ -223,16 +206,10 @@ void zmq_transport::close() noexcept {
       }
     }
     data_in_.close();
-    if (control_) {
-      // Let the last control message (finalize, failing) reach the launcher.
-      control_.set(zmq::sockopt::linger, 1000);
-      control_.close();
-    }
-    zap_.reset();  // shuts the context down: its thread closes its socket and returns
-    context_.close();
   } catch (...) {
     // Nothing sensible to do at shutdown; never throw from here.
   }
+  context_.reset();  // the last user of the context (lane or control channel) terminates it
 }
 
 }  // namespace parrun::detail

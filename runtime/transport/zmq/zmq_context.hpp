@@ -1,0 +1,30 @@
+#pragma once
+// A rank's ZeroMQ context and its ZAP handler, shared by everything that has sockets in it (the
+// ZeroMQ lane, the control channel). The last of them to let go terminates the context, so
+// neither can be cut off by the other closing first.
+#include <memory>
+
+#include <zmq.hpp>
+
+#include "transport/zmq/zap_handler.hpp"
+
+namespace parrun::detail {
+
+struct zmq_context {
+  zmq::context_t context;
+  std::unique_ptr<zap_handler> zap;  ///< set before any data socket binds
+
+  explicit zmq_context(int max_sockets) : context(1) { context.set(zmq::ctxopt::max_sockets, max_sockets); }
+  ~zmq_context() {
+    zap.reset();  // shuts the context down: its thread closes its socket and returns
+    context.close();
+  }
+  zmq_context(const zmq_context&) = delete;
+  zmq_context& operator=(const zmq_context&) = delete;
+};
+
+/// Sets the options every parrun socket gets: a bounded linger, so that exit never hangs on a
+/// peer that is gone.
+inline void configure_socket(zmq::socket_t& s, int linger_ms) { s.set(zmq::sockopt::linger, linger_ms); }
+
+}  // namespace parrun::detail
