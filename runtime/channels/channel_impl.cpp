@@ -138,11 +138,20 @@ void channel_impl::send(owned_bytes&& value) {
     throw usage_error(where("send") + ": an unbuffered channel (capacity 0) to this rank itself "
                       "can never complete a send: only this rank could receive it, and it is "
                       "busy sending. Give the channel a capacity");
-  const std::uint64_t room = capacity_ == 0 ? 1 : static_cast<std::uint64_t>(capacity_);
+  const std::uint64_t room = send_room();
   const activity waiting{"channel send", "peer", peer_, "id", id_};
   const int world = comm_->world_of(peer_);
-  eng().wait_until([&] { pump(); return outstanding_ < room || eng().silent(world); }, waiting);
-  if (outstanding_ >= room) comm_->throw_gone(peer_, describe("send"));
+  // (The waits' lambdas capture little enough for std::function to hold them without
+  // allocating; a send with room, the common case, does not wait at all.)
+  if (outstanding_ >= room) {
+    eng().wait_until(
+        [this, world] {
+          pump();
+          return outstanding_ < send_room() || eng().silent(world);
+        },
+        waiting);
+    if (outstanding_ >= room) comm_->throw_gone(peer_, describe("send"));
+  }
   if (capacity_ > 0) {
     post(peer_, kind::data, std::move(value));
     ++outstanding_;
@@ -152,7 +161,12 @@ void channel_impl::send(owned_bytes&& value) {
   post(peer_, kind::data, std::move(value), peer_grant_);
   peer_grant_ = 0;
   ++outstanding_;
-  eng().wait_until([&] { pump(); return outstanding_ == 0 || eng().silent(world); }, waiting);
+  eng().wait_until(
+      [this, world] {
+        pump();
+        return outstanding_ == 0 || eng().silent(world);
+      },
+      waiting);
   if (outstanding_ != 0) comm_->throw_gone(peer_, describe("send"));
 }
 
@@ -256,8 +270,12 @@ std::optional<received> channel_impl::take(const clock::time_point* deadline) {
       channel_impl& ch;
       ~stop_receiving() { ch.end_receive(); }
     } stop{*this};
-    eng().wait_until([&] { pump(); return !queue_.empty() || all_done(); },
-                     activity{"channel recv", "peer", peer_, "id", id_}, deadline);
+    eng().wait_until(
+        [this] {
+          pump();
+          return !queue_.empty() || all_done();
+        },
+        activity{"channel recv", "peer", peer_, "id", id_}, deadline);
   }
   if (!queue_.empty()) return accept_front();
   if (!all_done()) return std::nullopt;  // the deadline passed

@@ -25,7 +25,6 @@
 // A fan-in channel (peer = any_source) receives from every other rank of its communicator and is
 // closed when each of them has closed its end, finished, or died.
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +32,7 @@
 
 #include <parrun/detail/channel_core.hpp>
 
+#include "channels/fifo.hpp"
 #include "comm_impl.hpp"
 
 namespace parrun::detail {
@@ -64,14 +64,18 @@ class channel_impl final : public channel_core {
 
  private:
   struct arrived {
-    int source;
+    int source = 0;
     payload body;
-    std::uint64_t type;
+    std::uint64_t type = 0;
   };
   void pump();
   void post(int dest, kind k, owned_bytes&& body, std::uint32_t grant = 0, bool also_sends = false);
   std::uint32_t next_grant() noexcept;
   bool grant_lets_me_send() const;
+  // Values this end may have sent and not yet had acked: max(capacity, 1).
+  std::uint64_t send_room() const noexcept {
+    return capacity_ == 0 ? 1 : static_cast<std::uint64_t>(capacity_);
+  }
   received accept_front();
   bool producer_done(int rank) const;
   bool all_done() const;
@@ -95,7 +99,7 @@ class channel_impl final : public channel_core {
   bool send_closed_ = false;
 
   // receiving direction
-  std::deque<arrived> queue_;
+  fifo<arrived> queue_;
   std::vector<char> closed_by_;        // per communicator rank: its close arrived
   std::vector<std::uint32_t> granted_; // capacity 0, per communicator rank: my standing grant
   std::vector<char> granted_also_sends_;

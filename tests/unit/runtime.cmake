@@ -1,6 +1,7 @@
-# Runtime unit tests (no processes): the codec, the matcher and readable type names. They may
-# include runtime internals (runtime/matching/matcher.hpp, runtime/transport/transport.hpp).
-foreach(name IN ITEMS test_codec test_matcher test_type_names test_wire_checks test_shm_lane)
+# Runtime unit tests (no processes): the codec, the matcher, the channel queue, readable type
+# names, the wire checks and the shared-memory lane. They may include runtime internals
+# (runtime/matching/matcher.hpp, runtime/transport/...).
+foreach(name IN ITEMS test_codec test_matcher test_fifo test_type_names test_wire_checks test_shm_lane)
   add_executable(${name} ${CMAKE_CURRENT_LIST_DIR}/${name}.cpp)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/runtime)
   target_link_libraries(${name} PRIVATE parrun::parrun GTest::gtest_main parrun_warnings)

@@ -1,7 +1,8 @@
 // The codec (include/parrun/detail/codec.hpp): every supported type round-trips with random values
 // and random sizes (0 included), each type travels by the encoding the docs promise, malformed
 // bytes throw truncation_error with numbers in the message, and an rvalue vector is adopted
-// rather than copied.
+// rather than copied. New buffers are allocated at their exact size, archives write Cereal's own
+// binary format, and decoding works from bytes at any alignment.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -13,12 +14,14 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
-#include <typeinfo>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -26,6 +29,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <cereal/archives/binary.hpp>
 
 #include <parrun/communicator.hpp>
 #include <parrun/detail/codec.hpp>
@@ -575,6 +579,265 @@ TEST(codec, appending_to_adopted_storage_keeps_the_contents) {
   ASSERT_EQ(b.size(), copy.size() + 4);
   EXPECT_EQ(std::memcmp(b.data(), copy.data(), copy.size()), 0);
   EXPECT_EQ(std::memcmp(b.data() + copy.size(), "tail", 4), 0);
+}
+
+// --- one allocation, one pass -------------------------------------------------------------
+
+// A type whose copies are not raw bytes (a user-defined copy constructor): it goes through the
+// archive even though its members are plain.
+struct tracked {
+  int id = 0;
+  std::vector<double> data;
+  tracked() = default;
+  tracked(int i, std::vector<double> d) : id(i), data(std::move(d)) {}
+  tracked(const tracked& o) : id(o.id), data(o.data) {}
+  tracked& operator=(const tracked&) = default;
+  template <class Archive>
+  void serialize(Archive& a) {
+    a(id, data);
+  }
+  friend bool operator==(const tracked& a, const tracked& b) {
+    return a.id == b.id && a.data == b.data;
+  }
+};
+static_assert(!std::is_trivially_copyable_v<tracked>);
+
+// Trivially copyable, but without copy assignment (a const member): a raw vector of these
+// cannot be assign()ed, and still decodes.
+struct stamped {
+  const int id = 0;
+  double value = 0;
+};
+static_assert(std::is_trivially_copyable_v<stamped> && !std::is_copy_assignable_v<stamped>);
+
+// What cereal::BinaryOutputArchive writes for `value`.
+template <class T>
+std::string cereal_binary(const T& value) {
+  std::ostringstream os;
+  {
+    cereal::BinaryOutputArchive archive(os);
+    archive(value);
+  }
+  return os.str();
+}
+
+std::string bytes_of(const owned_bytes& b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+TEST(codec, new_buffers_are_allocated_at_their_exact_size) {
+  // Growing by doubling left a 16 MiB map in 32 MiB of capacity; the size is known first now.
+  std::map<std::string, std::vector<int>> big;
+  for (int k = 0; k < 300; ++k)
+    big["key" + std::to_string(k)] = std::vector<int>(static_cast<std::size_t>(1000 + k), k);
+  owned_bytes mb = encode(big);
+  EXPECT_EQ(mb.capacity(), mb.size());
+  EXPECT_EQ(mb.size(), cereal_binary(big).size());
+  EXPECT_EQ(mb.size(), parrun::detail::archived_size(big));
+
+  owned_bytes vb = encode(std::vector<double>(1000, 1.0));
+  EXPECT_EQ(vb.size(), 8000u);
+  EXPECT_EQ(vb.capacity(), vb.size());
+  owned_bytes xb = encode(std::int16_t{7});
+  EXPECT_EQ(xb.capacity(), 2u);
+  owned_bytes small = encode(std::map<int, std::string>{{1, "one"}, {2, "two"}});
+  EXPECT_EQ(small.capacity(), small.size());
+  EXPECT_EQ(encode(std::vector<double>{}).size(), 0u);
+}
+
+TEST(codec, archives_write_and_read_cereals_own_binary_format) {
+  random_values r(11);
+  for (int i = 0; i < 20; ++i) {
+    const record rec = r.any_record();
+    EXPECT_EQ(bytes_of(encode(rec)), cereal_binary(rec));
+    std::map<std::string, std::vector<int>> groups;
+    for (std::size_t k = r.size() % 20; k > 0; --k) groups[r.string(5)] = r.ints(r.size() % 100);
+    EXPECT_EQ(bytes_of(encode(groups)), cereal_binary(groups));
+    std::vector<bool> bits(r.size());
+    for (std::size_t k = 0; k < bits.size(); ++k) bits[k] = r.pick(0, 1) == 1;
+    EXPECT_EQ(bytes_of(encode(bits)), cereal_binary(bits));
+    const std::tuple<colour, std::optional<std::string>, std::variant<int, std::vector<double>>> t{
+        colour::blue, r.string(), r.doubles(r.size() % 30)};
+    EXPECT_EQ(bytes_of(encode(t)), cereal_binary(t));
+    const std::vector<std::u16string> wide{u"", u"grüße",
+                                           std::u16string(r.size() % 100, u'\u20ac')};
+    EXPECT_EQ(bytes_of(encode(wide)), cereal_binary(wide));
+
+    // And what Cereal wrote, the codec reads.
+    const std::string theirs = cereal_binary(rec);
+    record back;
+    decode(reinterpret_cast<const std::byte*>(theirs.data()), theirs.size(), back);
+    EXPECT_EQ(back, rec);
+  }
+}
+
+TEST(codec, empty_containers_round_trip) {
+  EXPECT_EQ(round_trip(std::vector<double>{}), std::vector<double>{});
+  EXPECT_EQ(round_trip(std::vector<particle>{}), std::vector<particle>{});
+  EXPECT_EQ(round_trip(std::string{}), std::string{});
+  EXPECT_EQ(round_trip(std::u32string{}), std::u32string{});
+  EXPECT_EQ(round_trip(std::vector<bool>{}), std::vector<bool>{});
+  EXPECT_EQ(round_trip(std::vector<std::string>{}), std::vector<std::string>{});
+  EXPECT_EQ(round_trip(std::vector<std::string>{"", "", ""}),
+            (std::vector<std::string>{"", "", ""}));
+  const std::map<std::string, std::vector<int>> empties{{"", {}}, {"a", {}}, {"b", {1}}};
+  EXPECT_EQ(round_trip(empties), empties);
+  const std::vector<std::vector<double>> ragged{{}, {1.5}, {}, {2.5, 3.5}, {}};
+  EXPECT_EQ(round_trip(ragged), ragged);
+  // Decoding an empty value empties a target that held something.
+  std::vector<double> v(100, 1.0);
+  owned_bytes b = encode(std::vector<double>{});
+  decode(b.data(), b.size(), v);
+  EXPECT_TRUE(v.empty());
+}
+
+TEST(codec, nested_and_non_trivially_copyable_types_round_trip) {
+  random_values r(12);
+  for (int i = 0; i < iterations; ++i) {
+    std::vector<tracked> ts(r.size() % 30);
+    for (tracked& t : ts) t = tracked(r.any_int(), r.doubles(r.size() % 50));
+    EXPECT_EQ(round_trip(ts), ts);
+
+    std::map<int, std::vector<std::vector<std::string>>> deep;
+    for (int k = r.pick(0, 5); k > 0; --k) {
+      auto& rows = deep[r.any_int()];
+      rows.resize(r.size() % 5);
+      for (auto& row : rows)
+        for (std::size_t n = r.size() % 6; n > 0; --n) row.push_back(r.string());
+    }
+    EXPECT_EQ(round_trip(deep), deep);
+
+    std::vector<std::pair<std::vector<bool>, std::u16string>> mixed(r.size() % 10);
+    for (auto& [bits, text] : mixed) {
+      bits.resize(r.size() % 70);
+      for (std::size_t k = 0; k < bits.size(); ++k) bits[k] = r.pick(0, 1) == 1;
+      text = std::u16string(r.size() % 40, static_cast<char16_t>(r.pick(1, 0xd7ff)));
+    }
+    EXPECT_EQ(round_trip(mixed), mixed);
+  }
+}
+
+TEST(codec, raw_elements_without_copy_assignment_round_trip) {
+  std::vector<stamped> v;
+  for (int i = 0; i < 50; ++i) v.push_back(stamped{i, i * 0.25});
+  owned_bytes b = encode(v);
+  std::vector<stamped> out(3);
+  decode(b.data(), b.size(), out);
+  ASSERT_EQ(out.size(), v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    EXPECT_EQ(out[i].id, v[i].id);
+    EXPECT_EQ(out[i].value, v[i].value);
+  }
+}
+
+TEST(codec, bytes_at_any_alignment_decode) {
+  // A message's bytes may sit at any offset of a transport buffer.
+  random_values r(13);
+  const std::vector<double> doubles = r.doubles(1000);
+  std::vector<particle> particles(37);
+  for (particle& p : particles) p = r.any_particle();
+  const std::u32string wide(99, U'\U0001F600');
+  std::map<std::string, std::vector<double>> nested{{"a", r.doubles(10)}, {"bc", r.doubles(77)}};
+  nested["e"];
+  const std::vector<std::u16string> texts{u"x", u"grüße", std::u16string(31, u'\u20ac')};
+  for (std::size_t offset = 0; offset < 8; ++offset) {
+    auto check = [offset](const auto& value) {
+      using T = std::remove_cvref_t<decltype(value)>;
+      owned_bytes b = encode(value);
+      std::vector<std::byte> shifted(b.size() + offset + 1);
+      if (b.size() != 0) std::memcpy(shifted.data() + offset, b.data(), b.size());
+      T out{};
+      decode(shifted.data() + offset, b.size(), out);
+      EXPECT_EQ(out, value) << "at offset " << offset;
+    };
+    check(doubles);
+    check(particles);
+    check(wide);
+    check(nested);
+    check(texts);
+  }
+}
+
+// An allocator that counts the elements it value-initializes (what resize() does before the
+// bytes overwrite them).
+inline std::size_t value_initialized = 0;
+template <class T>
+struct counting_allocator {
+  using value_type = T;
+  counting_allocator() = default;
+  template <class U>
+  counting_allocator(const counting_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
+  template <class U>
+  void construct(U* p) {
+    ++value_initialized;
+    ::new (static_cast<void*>(p)) U();
+  }
+  template <class U, class... A>
+  void construct(U* p, A&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<A>(args)...);
+  }
+  template <class U>
+  bool operator==(const counting_allocator<U>&) const noexcept {
+    return true;
+  }
+};
+
+TEST(codec, decoding_builds_vectors_without_zero_filling_them_first) {
+  using counted = std::vector<int, counting_allocator<int>>;
+  counted v;
+  for (int i = 0; i < 1000; ++i) v.push_back(i * 3);
+  value_initialized = 0;
+  counted raw = round_trip(v);
+  EXPECT_EQ(raw, v);
+  EXPECT_EQ(value_initialized, 0u) << "the raw vector was resized (zero-filled) before the copy";
+
+  // Inside an archive too (Cereal's own load resizes first).
+  std::map<std::string, counted> nested{
+      {"a", v}, {"b", counted{}}, {"c", counted(v.begin(), v.begin() + 7)}};
+  value_initialized = 0;
+  const auto back = round_trip(nested);
+  EXPECT_EQ(back, nested);
+  EXPECT_EQ(value_initialized, 0u)
+      << "an archived vector was resized (zero-filled) before the copy";
+}
+
+TEST(codec, decoding_into_a_vector_with_room_reuses_its_storage) {
+  std::vector<double> v;
+  v.reserve(1000);
+  v.assign(500, 9.0);
+  const double* storage = v.data();
+  owned_bytes b = encode(std::vector<double>{1, 2, 3, 4});
+  decode(b.data(), b.size(), v);
+  EXPECT_EQ(v, (std::vector<double>{1, 2, 3, 4}));
+  EXPECT_EQ(v.data(), storage) << "decoding reallocated a vector that had room";
+  // Larger than its capacity: replaced, contents exact.
+  std::vector<double> big(5000);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<double>(i);
+  owned_bytes bb = encode(big);
+  decode(bb.data(), bb.size(), v);
+  EXPECT_EQ(v, big);
+}
+
+TEST(codec, adopted_and_shared_payloads_keep_their_bytes_alive) {
+  using parrun::detail::payload;
+  EXPECT_EQ(payload::adopt(owned_bytes{}).size(), 0u);
+  for (int i = 0; i < 1000; ++i) {  // the bookkeeping blocks are reused
+    const std::string text = "message " + std::to_string(i);
+    owned_bytes b = owned_bytes::copy_of(text.data(), text.size());
+    const std::byte* storage = b.data();
+    payload p = payload::adopt(std::move(b));
+    ASSERT_EQ(p.data(), storage) << "adopting copied the bytes";
+    owned_bytes forwarded = p.share();
+    ASSERT_EQ(forwarded.data(), storage) << "sharing copied the bytes";
+    p = payload{};  // the shared buffer alone keeps them now
+    ASSERT_EQ(std::string(reinterpret_cast<const char*>(forwarded.data()), forwarded.size()), text);
+    if (i % 10 == 0) {
+      // ZeroMQ frees a sent buffer on its own thread.
+      std::thread([f = std::move(forwarded)]() mutable { f = owned_bytes{}; }).join();
+    }
+  }
 }
 
 }  // namespace

@@ -13,9 +13,12 @@
 #include <cstring>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <cereal/archives/binary.hpp>
 #include <cereal/cereal.hpp>
+
+#include <parrun/detail/raw_range.hpp>
 
 namespace parrun::detail {
 
@@ -36,12 +39,19 @@ class bounded_input_archive
   /// Copies the next `n` bytes out; throws cereal::Exception when fewer are left.
   void loadBinary(void* out, std::streamsize n) {
     const auto want = static_cast<std::size_t>(n);
-    if (want > remaining())
-      throw cereal::Exception("failed to read " + std::to_string(want) + " bytes at offset " +
+    const std::byte* from = take_bytes(want);
+    if (want != 0) std::memcpy(out, from, want);
+  }
+
+  /// The next `n` bytes, in place; throws cereal::Exception when fewer are left.
+  const std::byte* take_bytes(std::size_t n) {
+    if (n > remaining())
+      throw cereal::Exception("failed to read " + std::to_string(n) + " bytes at offset " +
                               std::to_string(size_ - remaining()) + ": only " +
                               std::to_string(remaining()) + " are left");
-    if (want != 0) std::memcpy(out, at_, want);
-    at_ += want;
+    const std::byte* at = at_;
+    at_ += n;
+    return at;
   }
 
   /// Bytes not read yet.
@@ -101,6 +111,29 @@ inline void CEREAL_LOAD_FUNCTION_NAME(parrun::detail::bounded_input_archive& ar,
 template <class T>
 inline void CEREAL_LOAD_FUNCTION_NAME(parrun::detail::bounded_input_archive& ar, BinaryData<T>& bd) {
   ar.loadBinary(bd.data, static_cast<std::streamsize>(bd.size));
+}
+
+// Strings and vectors of arithmetic elements, in Cereal's binary format (a size tag, then the
+// elements' bytes), built from the bytes in one pass. Cereal's own load resizes first, which
+// zero-fills what the copy then overwrites. More specialized than Cereal's templates (the
+// archive type is fixed), so overload resolution picks these.
+template <class C, class Tr, class A>
+inline void CEREAL_LOAD_FUNCTION_NAME(parrun::detail::bounded_input_archive& ar,
+                                      std::basic_string<C, Tr, A>& str) {
+  typename std::basic_string<C, Tr, A>::size_type size = 0;
+  ar(make_size_tag(size));
+  const auto count =
+      static_cast<std::size_t>(size);  // checked: at most what is left, plus a little
+  parrun::detail::assign_raw(str, ar.take_bytes(count * sizeof(C)), count);
+}
+
+template <class T, class A>
+requires(std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) inline void CEREAL_LOAD_FUNCTION_NAME(
+    parrun::detail::bounded_input_archive& ar, std::vector<T, A>& vec) {
+  typename std::vector<T, A>::size_type size = 0;
+  ar(make_size_tag(size));
+  const auto count = static_cast<std::size_t>(size);
+  parrun::detail::assign_raw(vec, ar.take_bytes(count * sizeof(T)), count);
 }
 
 namespace traits::detail {

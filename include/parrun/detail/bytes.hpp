@@ -2,7 +2,8 @@
 // Byte buffers that cross the boundary between the typed API and the runtime. A message's bytes
 // are written once (by the codec) into an `owned_bytes`, which the transport takes over without
 // copying; an arriving message's bytes stay in the transport's own buffer (`payload`) until the
-// typed receive decodes them.
+// typed receive decodes them. The small bookkeeping around them (shared state, holders) comes
+// from per-thread pools, so that a steady flow of messages does not allocate for it.
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -34,27 +35,22 @@ class owned_bytes {
   std::byte* data() noexcept { return data_; }
   const std::byte* data() const noexcept { return data_; }
   std::size_t size() const noexcept { return size_; }
+  /// Bytes it can hold before it must grow (adopted storage: its size).
+  std::size_t capacity() const noexcept { return capacity_; }
 
-  /// Grows (malloc-owned storage only) so that `n` more bytes fit, keeping the contents.
+  /// Grows so that `n` more bytes fit, keeping the contents: by doubling, so that many appends
+  /// cost amortized O(1) each.
   void reserve_more(std::size_t n) {
-    if (n > max_size - size_) throw std::length_error("a buffer of more than 2^63 bytes");
+    if (n > max_size - size_) throw std::length_error("a buffer of more than 2^62 bytes");
     if (size_ + n <= capacity_) return;
     std::size_t cap = capacity_ < 64 ? 64 : capacity_;
     while (cap < size_ + n) cap *= 2;
-    if (release_ != nullptr && release_ != &free_malloced) {  // adopted storage: copy out once
-      auto* p = static_cast<std::byte*>(std::malloc(cap));
-      if (p == nullptr) throw std::bad_alloc();
-      if (size_ != 0) std::memcpy(p, data_, size_);
-      release_(data_, hint_);
-      data_ = p;
-    } else {
-      auto* p = static_cast<std::byte*>(std::realloc(data_, cap));
-      if (p == nullptr) throw std::bad_alloc();
-      data_ = p;
-    }
-    capacity_ = cap;
-    release_ = &free_malloced;
-    hint_ = nullptr;
+    regrow(cap);
+  }
+  /// Grows to exactly `cap` bytes of capacity when it has less: for a size known in advance.
+  void reserve(std::size_t cap) {
+    if (cap > max_size) throw std::length_error("a buffer of more than 2^62 bytes");
+    if (cap > capacity_) regrow(cap);
   }
   /// Appends `n` bytes.
   void append(const void* src, std::size_t n) {
@@ -70,13 +66,18 @@ class owned_bytes {
     size_ += n;
     return at;
   }
-
-  /// A private, writable copy.
-  owned_bytes clone() const {
+  /// A new buffer holding a copy of `n` bytes, with no spare capacity.
+  static owned_bytes copy_of(const void* src, std::size_t n) {
     owned_bytes out;
-    out.append(data_, size_);
+    if (n == 0) return out;
+    out.reserve(n);
+    std::memcpy(out.data_, src, n);
+    out.size_ = n;
     return out;
   }
+
+  /// A private, writable copy.
+  owned_bytes clone() const { return copy_of(data_, size_); }
 
   /// Gives up ownership: the caller must call `release(data, hint)` (when it is not null).
   std::pair<release_fn, void*> release() noexcept {
@@ -101,6 +102,23 @@ class owned_bytes {
   static constexpr std::size_t max_size = std::size_t{1} << 62;
 
  private:
+  // Moves the contents to malloc-owned storage of `cap` bytes (cap > capacity_).
+  void regrow(std::size_t cap) {
+    if (release_ != nullptr && release_ != &free_malloced) {  // adopted storage: copy out once
+      auto* p = static_cast<std::byte*>(std::malloc(cap));
+      if (p == nullptr) throw std::bad_alloc();
+      if (size_ != 0) std::memcpy(p, data_, size_);
+      release_(data_, hint_);
+      data_ = p;
+    } else {
+      auto* p = static_cast<std::byte*>(std::realloc(data_, cap));
+      if (p == nullptr) throw std::bad_alloc();
+      data_ = p;
+    }
+    capacity_ = cap;
+    release_ = &free_malloced;
+    hint_ = nullptr;
+  }
   void reset() noexcept {
     if (release_ != nullptr) release_(data_, hint_);
     data_ = nullptr;
@@ -113,6 +131,102 @@ class owned_bytes {
   std::size_t capacity_ = 0;
   release_fn release_ = nullptr;
   void* hint_ = nullptr;
+};
+
+/// Per-thread free lists of fixed-size blocks, for the small bookkeeping objects every message
+/// would otherwise allocate (an adopted payload's shared state, a forwarded payload's holder).
+/// A block may be returned on another thread than the one it came from (ZeroMQ frees a sent
+/// buffer on its I/O thread): it joins that thread's list. Blocks returned while a thread
+/// exits, or beyond a small bound, go back to the heap.
+template <std::size_t Size>
+class block_pool {
+ public:
+  static void* get() {
+    list& l = mine();
+    if (l.head != nullptr) {
+      free_block* b = l.head;
+      l.head = b->next;
+      --l.count;
+      return b;
+    }
+    return ::operator new(Size);
+  }
+  static void put(void* p) noexcept {
+    list& l = mine();
+    if (l.phase == state::fresh) start(l);
+    if (l.phase == state::live && l.count < max_count) {
+      auto* b = static_cast<free_block*>(p);
+      b->next = l.head;
+      l.head = b;
+      ++l.count;
+      return;
+    }
+    ::operator delete(p);
+  }
+
+ private:
+  static_assert(Size >= sizeof(void*));
+  static constexpr std::size_t max_count = 256;
+  struct free_block {
+    free_block* next;
+  };
+  enum class state : unsigned char { fresh, live, gone };
+  // Trivially destructible, so reaching it costs one thread-local access and no guard; the
+  // reaper, made on a thread's first put(), empties it when the thread exits.
+  struct list {
+    free_block* head;
+    std::size_t count;
+    state phase;
+  };
+  struct reaper {
+    ~reaper() {
+      list& l = mine();
+      l.phase = state::gone;
+      while (l.head != nullptr) {
+        free_block* next = l.head->next;
+        ::operator delete(l.head);
+        l.head = next;
+      }
+      l.count = 0;
+    }
+  };
+  static list& mine() noexcept {
+    thread_local constinit list l{nullptr, 0, state::fresh};
+    return l;
+  }
+  static void start(list& l) noexcept {
+    try {
+      thread_local reaper r;
+      (void)r;
+      l.phase = state::live;
+    } catch (...) {
+      l.phase = state::gone;  // no way to clean up at exit: do not keep blocks
+    }
+  }
+};
+
+/// An allocator drawing single objects from block_pool (for std::allocate_shared).
+template <class T>
+struct pooled_allocator {
+  using value_type = T;
+  pooled_allocator() = default;
+  template <class U>
+  pooled_allocator(const pooled_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+    if (n != 1) return static_cast<T*>(::operator new(n * sizeof(T)));
+    return static_cast<T*>(block_pool<sizeof(T)>::get());
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (n != 1)
+      ::operator delete(p);
+    else
+      block_pool<sizeof(T)>::put(p);
+  }
+  template <class U>
+  bool operator==(const pooled_allocator<U>&) const noexcept {
+    return true;
+  }
 };
 
 /// Read-only bytes of an arrived message, kept alive by whatever buffer holds them.
@@ -132,20 +246,23 @@ class payload {
   /// The result must only be read (sent), never written.
   owned_bytes share() const {
     if (size_ == 0) return owned_bytes{};
-    auto* keep = new std::shared_ptr<const void>(owner_);
-    return owned_bytes(const_cast<std::byte*>(data_), size_,
-                       [](void*, void* hint) { delete static_cast<std::shared_ptr<const void>*>(hint); },
-                       keep);
+    using holder = std::shared_ptr<const void>;
+    auto* keep = new (block_pool<sizeof(holder)>::get()) holder(owner_);
+    return owned_bytes(
+        const_cast<std::byte*>(data_), size_,
+        [](void*, void* hint) {
+          static_cast<holder*>(hint)->~holder();
+          block_pool<sizeof(holder)>::put(hint);
+        },
+        keep);
   }
   /// A private, writable copy of these bytes.
-  owned_bytes copy() const {
-    owned_bytes out;
-    out.append(data_, size_);
-    return out;
-  }
-  /// Adopts an owned buffer as a payload (no copy).
+  owned_bytes copy() const { return owned_bytes::copy_of(data_, size_); }
+  /// Adopts an owned buffer as a payload (no copy; an empty one allocates nothing).
   static payload adopt(owned_bytes&& bytes) {
-    auto owner = std::make_shared<owned_bytes>(std::move(bytes));
+    if (bytes.size() == 0) return payload{};
+    auto owner =
+        std::allocate_shared<owned_bytes>(pooled_allocator<owned_bytes>{}, std::move(bytes));
     const std::byte* data = owner->data();
     const std::size_t size = owner->size();
     return payload(data, size, std::move(owner));

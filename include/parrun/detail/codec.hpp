@@ -1,17 +1,16 @@
 #pragma once
 // Encoding values into message bytes and back. Trivially copyable values and contiguous ranges of
 // them (std::vector, std::basic_string, std::array of such elements) travel as their raw bytes;
-// every other type goes through Cereal's binary archive, which writes straight into the message
-// buffer through `bytes_ostreambuf` (no intermediate string).
+// every other type goes through Cereal's binary format, written straight into the message
+// buffer (output_archive.hpp: no stream, no intermediate string), sized first so that the
+// buffer is allocated once. Decoding builds containers from the bytes in one pass
+// (raw_range.hpp), with no zero-fill before the copy.
 #include <array>
 #include <cstddef>
 #include <cstring>
-#include <istream>
 #include <new>
-#include <stdexcept>
-#include <ostream>
 #include <span>
-#include <streambuf>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -34,6 +33,8 @@
 
 #include <parrun/detail/bounded_archive.hpp>
 #include <parrun/detail/bytes.hpp>
+#include <parrun/detail/output_archive.hpp>
+#include <parrun/detail/raw_range.hpp>
 #include <parrun/errors.hpp>
 
 namespace parrun::detail {
@@ -68,42 +69,33 @@ constexpr encoding encoding_of() {
   else return encoding::archive;
 }
 
-/// A streambuf that appends to an owned_bytes.
-class bytes_ostreambuf : public std::streambuf {
- public:
-  explicit bytes_ostreambuf(owned_bytes& out) : out_(out) {}
+/// Makes room for `n` more bytes: exactly, for a new buffer; by doubling when appending to one
+/// (so that many appends stay amortized O(1)).
+inline void reserve_for(owned_bytes& out, std::size_t n) {
+  if (out.size() == 0)
+    out.reserve(n);
+  else
+    out.reserve_more(n);
+}
 
- protected:
-  std::streamsize xsputn(const char* s, std::streamsize n) override {
-    out_.append(s, static_cast<std::size_t>(n));
-    return n;
-  }
-  int_type overflow(int_type c) override {
-    if (!traits_type::eq_int_type(c, traits_type::eof())) {
-      char ch = traits_type::to_char_type(c);
-      out_.append(&ch, 1);
-    }
-    return traits_type::not_eof(c);
-  }
-
- private:
-  owned_bytes& out_;
-};
-
-/// Appends the encoding of `value` to `out`.
+/// Appends the encoding of `value` to `out`. A new buffer is allocated once, at the exact size:
+/// an archive is sized by a first pass that writes nothing (output_archive.hpp). Growing by
+/// doubling instead left a 16 MiB map in 32 MiB of capacity, after moving it once on the way.
 template <class T>
 void encode_into(owned_bytes& out, const T& value) {
   static_assert(!std::is_pointer_v<T>, "parrun cannot send a pointer: send the value it points to");
   static_assert(!is_span<T>::value, "parrun cannot send a std::span (its bytes point into this "
                                     "process): send a std::vector of the elements");
   if constexpr (encoding_of<T>() == encoding::raw_value) {
+    reserve_for(out, sizeof(T));
     out.append(&value, sizeof(T));
   } else if constexpr (encoding_of<T>() == encoding::raw_vector) {
-    out.append(value.data(), value.size() * sizeof(typename T::value_type));
+    const std::size_t n = value.size() * sizeof(typename T::value_type);
+    reserve_for(out, n);
+    out.append(value.data(), n);
   } else {
-    bytes_ostreambuf buf(out);
-    std::ostream os(&buf);
-    cereal::BinaryOutputArchive archive(os);
+    reserve_for(out, archived_size(value));
+    bytes_output_archive archive(out);
     archive(value);
   }
 }
@@ -151,8 +143,7 @@ void decode(const std::byte* data, std::size_t size, T& out) {
       throw truncation_error(std::to_string(size) +
                              " bytes is not a whole number of " + std::to_string(sizeof(E)) +
                              "-byte elements");
-    out.resize(size / sizeof(E));
-    if (size != 0) std::memcpy(static_cast<void*>(out.data()), data, size);
+    assign_raw(out, data, size / sizeof(E));
   } else {
     bounded_input_archive archive(data, size);
     try {
