@@ -30,10 +30,13 @@ struct job_info {
   std::size_t max_part = std::size_t{64} << 20;
   /// PARRUN_TRANSPORT: "auto" (shared memory on one host, ZeroMQ across hosts), "shm", "zmq".
   std::string transport = "auto";
+  // Shared-memory lane defaults, measured at -n 2 here (tools/bench, README "Performance"):
+  // pipelining through a 512 KiB ring beats cross-memory attach below 1 MiB (256 KiB messages:
+  // 5.1 GB/s against 2.7), cross-memory attach wins above it (the ring's two copies cost more).
   /// PARRUN_SHM_RING_BYTES: data bytes of each shared-memory ring (a power of two).
-  std::uint64_t ring_bytes = 256 * 1024;
+  std::uint64_t ring_bytes = 512 * 1024;
   /// PARRUN_SHM_DIRECT_BYTES: payloads from this size go by cross-memory attach (one copy).
-  std::size_t direct_bytes = 64 * 1024;
+  std::size_t direct_bytes = 1024 * 1024;
   /// PARRUN_SHM_DIRECT=0 turns cross-memory attach off (payloads pipeline through the ring).
   bool allow_direct = true;
   /// The lane that carries data to each world rank ("shm", "zmq"; "self" for this rank).

@@ -82,10 +82,12 @@ TEST(Collectives, BroadcastEveryRootSmallAndLarge) {
     w.broadcast(m, root);
     EXPECT_EQ(m.at("root"), root);
 
-    // 8 MB: the scatter + allgather path when p >= 3.
-    std::vector<double> big = w.rank() == root ? doubles_of(root, 1 << 20) : std::vector<double>{};
-    w.broadcast(big, root);
-    EXPECT_EQ(big, doubles_of(root, 1 << 20));
+    // 8 MB: the binomial tree; 16 MB and a few bytes: the scatter + allgather path when p >= 3.
+    for (std::size_t n : {std::size_t{1} << 20, (std::size_t{1} << 21) + 5}) {
+      std::vector<double> big = w.rank() == root ? doubles_of(root, n) : std::vector<double>{};
+      w.broadcast(big, root);
+      EXPECT_EQ(big, doubles_of(root, n));
+    }
 
     // Sizes around the chunking (not divisible by p), raw bytes.
     std::vector<char> odd = w.rank() == root ? std::vector<char>(512 * 1024 + 7, static_cast<char>('A' + root)) : std::vector<char>{};

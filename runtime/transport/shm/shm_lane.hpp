@@ -37,8 +37,8 @@ struct shm_options {
   std::vector<std::int64_t> pids;      ///< every rank's pid, by world rank (from the table)
   std::vector<bool> peers;             ///< which world ranks this lane serves
   int my_rank = 0;
-  std::uint64_t ring_bytes = 256 * 1024;  ///< data bytes per ring (power of two)
-  std::size_t direct_bytes = 64 * 1024;   ///< payloads from this size go by cross-memory attach
+  std::uint64_t ring_bytes = 512 * 1024;   ///< data bytes per ring (power of two)
+  std::size_t direct_bytes = 1024 * 1024;  ///< payloads from this size go by cross-memory attach
   bool allow_direct = true;               ///< false: always pipeline through the ring
 };
 
