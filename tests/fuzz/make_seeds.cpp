@@ -20,6 +20,7 @@
 #include "engine_input.hpp"
 #include "fuzz_support.hpp"
 #include "fuzz_types.hpp"
+#include "transport/shm/ring.hpp"
 #include "transport/transport.hpp"
 
 namespace fs = std::filesystem;
@@ -355,6 +356,54 @@ void option_seeds() {
   seed("empty-program", {"-n", "1", ""});
 }
 
+// --- shared-memory rings: u32 head, then the ring's data area as the lane's writer fills it -----
+
+void shm_ring_seeds() {
+  using namespace parrun::detail;
+  const std::string t = "shm_ring";
+  auto ring_seed = [&](const std::string& name, auto fill) {
+    std::vector<std::byte> seg(shm::header_bytes + 64 * 1024);
+    shm::ring_writer w(seg.data(), 64 * 1024);
+    fill(w);
+    const auto head = static_cast<std::uint32_t>(w.header()->head.load());
+    std::string bytes(reinterpret_cast<const char*>(&head), 4);
+    bytes.append(reinterpret_cast<const char*>(seg.data()) + shm::header_bytes, head);
+    write_seed(t, name, bytes);
+  };
+  auto frame = [](shm::ring_writer& w, std::uint64_t total, std::size_t first, std::int32_t tag) {
+    envelope env{0, 0x1234, tag, 0, 0, 0};
+    std::byte* at = w.reserve(sizeof env + 8 + first);
+    std::memcpy(at, &env, sizeof env);
+    std::memcpy(at + sizeof env, &total, 8);
+    std::memset(at + sizeof env + 8, 'x', first);
+    w.commit(sizeof env + 8 + first, shm::record_kind::frame);
+  };
+  auto chunk = [](shm::ring_writer& w, std::size_t n) {
+    std::memset(w.reserve(n), 'y', n);
+    w.commit(n, shm::record_kind::chunk);
+  };
+  ring_seed("one-small-frame", [&](shm::ring_writer& w) { frame(w, 16, 16, 7); });
+  ring_seed("frames-then-empty", [&](shm::ring_writer& w) {
+    for (int i = 0; i < 5; ++i) frame(w, static_cast<std::uint64_t>(i) * 10, static_cast<std::size_t>(i) * 10, i);
+    frame(w, 0, 0, 9);
+  });
+  ring_seed("pipelined", [&](shm::ring_writer& w) {
+    frame(w, 3000, 1000, 1);
+    chunk(w, 1000);
+    chunk(w, 1000);
+  });
+  ring_seed("direct-to-nowhere", [&](shm::ring_writer& w) {
+    envelope env{0, 0x1234, 3, 0, 0, 0};
+    const std::uint64_t total = 1 << 20;
+    const std::uint64_t address = 0x1000;
+    std::byte* at = w.reserve(sizeof env + 16);
+    std::memcpy(at, &env, sizeof env);
+    std::memcpy(at + sizeof env, &total, 8);
+    std::memcpy(at + sizeof env + 8, &address, 8);
+    w.commit(sizeof env + 16, shm::record_kind::direct);
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -369,5 +418,6 @@ int main(int argc, char** argv) {
   envelope_seeds();
   engine_seeds();
   option_seeds();
+  shm_ring_seeds();
   return 0;
 }

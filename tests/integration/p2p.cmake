@@ -29,7 +29,7 @@ gtest_discover_tests(test_singleton TEST_PREFIX p2p. PROPERTIES LABELS integrati
 add_executable(security_intruder ${CMAKE_CURRENT_LIST_DIR}/security_jobs/intruder.cpp)
 target_link_libraries(security_intruder PRIVATE cppzmq parrun_warnings)
 # It knows the shared-memory lane's handshake and ring format (not its secrets).
-target_include_directories(security_intruder PRIVATE ${PROJECT_SOURCE_DIR}/runtime)
+target_include_directories(security_intruder PRIVATE ${PROJECT_SOURCE_DIR}/runtime ${PROJECT_SOURCE_DIR}/tests/support)
 add_executable(test_security ${CMAKE_CURRENT_LIST_DIR}/test_security.cpp)
 target_link_libraries(test_security PRIVATE parrun_rank_gtest_main parrun_warnings)
 target_compile_definitions(test_security PRIVATE INTRUDER="$<TARGET_FILE:security_intruder>")

@@ -1416,9 +1416,19 @@ TEST_F(launcher, every_rank_gets_the_jobs_socket_dir_under_tmpdir) {
   EXPECT_EQ(entries_of(tmp.path), std::vector<std::string>{}) << "left behind by a job that ended well";
 }
 
+// Whether a process maps one of the shared-memory lane's rings (a memfd, never a /dev/shm name).
+bool maps_a_ring(pid_t pid) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  std::string line;
+  while (std::getline(maps, line))
+    if (line.find("memfd:parrun-ring") != std::string::npos) return true;
+  return false;
+}
+
 TEST_F(launcher, socket_dir_is_private_while_the_job_runs_and_the_watchdog_removes_it_on_sigkill) {
   temp_dir tmp;
   std::map<int, pid_t> ranks;
+  const std::vector<std::string> shm_before = entries_of("/dev/shm");
   auto c = start_ready(3, {}, {"block"}, ranks, {{}, {"TMPDIR=" + tmp.path.string()}, false});
   ASSERT_EQ(ranks.size(), 3u);
   const std::vector<std::string> names = entries_of(tmp.path);
@@ -1431,11 +1441,15 @@ TEST_F(launcher, socket_dir_is_private_while_the_job_runs_and_the_watchdog_remov
   EXPECT_TRUE(S_ISDIR(st.st_mode));
   EXPECT_EQ(st.st_mode & 07777, 0700u) << "only the job's user may enter it";
   EXPECT_EQ(st.st_uid, geteuid());
+  const char* lane = std::getenv("PARRUN_TRANSPORT");
+  if (lane == nullptr || std::string(lane) != "zmq")
+    EXPECT_TRUE(maps_a_ring(ranks[0])) << "rank 0 talked to its peers through no shared-memory ring";
 
   kill(c->pid(), SIGKILL);  // no cleanup by parrun: the watchdog's turn
   const outcome o = c->finish();
   EXPECT_EQ(o.signal, SIGKILL) << o.describe();
   EXPECT_EQ(left_in(tmp.path, 5s), std::vector<std::string>{}) << "the watchdog did not remove " << dir;
+  EXPECT_EQ(entries_of("/dev/shm"), shm_before) << "the job left something in /dev/shm";
 }
 
 TEST_F(launcher, socket_dir_is_removed_however_the_job_ends) {

@@ -66,6 +66,10 @@ class owned_bytes {
     size_ += n;
     return at;
   }
+  /// Keeps only the first `n` bytes (when it has more); the capacity stays.
+  void truncate(std::size_t n) noexcept {
+    if (n < size_) size_ = n;
+  }
   /// A new buffer holding a copy of `n` bytes, with no spare capacity.
   static owned_bytes copy_of(const void* src, std::size_t n) {
     owned_bytes out;

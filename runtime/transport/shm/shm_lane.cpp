@@ -39,6 +39,8 @@ constexpr std::size_t direct_record = frame_head + 8;      // + the payload's ad
 constexpr std::size_t chunk_bytes = 64 * 1024;             // pipelined payload per record
 constexpr std::size_t read_batch = 256;                    // records per ring per drain
 constexpr std::size_t max_greeting = 64;                   // connections not yet introduced
+constexpr std::size_t assembly_step = 4 << 20;             // a pipelined frame's first allocation
+constexpr std::size_t direct_step = 64 << 20;              // a direct frame's allocation steps
 constexpr std::chrono::microseconds socket_check_interval(200);
 
 void close_fd(int& fd) noexcept {
@@ -485,25 +487,37 @@ void shm_lane::handle_hello(int socket) {
   in->segment_bytes = segment_bytes;
   in->ring = shm::ring_reader(segment, h.ring_bytes);
   in->theirs.fd = fds[1];
+  in->direct = direct;
   in_known_[static_cast<std::size_t>(h.rank)] = true;
   in_.push_back(std::move(in));
 }
 
 bool shm_lane::read_direct(in_peer& in, const envelope&, std::size_t size, std::uint64_t address,
                            owned_bytes& out) {
-  auto* bytes = static_cast<std::byte*>(std::malloc(size));
-  if (bytes == nullptr) return false;
-  out = owned_bytes(bytes, size, &owned_bytes::free_malloced, nullptr);
+  // The buffer grows with what was actually read (64 MiB at a time), so a frame that claims more
+  // than its sender holds cannot make this rank allocate it.
+  if (address + size < address) {
+    errno = EFAULT;
+    return false;
+  }
+  out = owned_bytes{};
+  out.reserve(std::min(size, direct_step));
   std::size_t done = 0;
   while (done < size) {
-    iovec local{bytes + done, size - done};
-    iovec remote{reinterpret_cast<void*>(static_cast<std::uintptr_t>(address + done)), size - done};
+    if (out.capacity() == done) out.reserve(std::min(size, done + direct_step));
+    const std::size_t want = std::min(size, out.capacity()) - done;
+    iovec local{out.grow(want), want};
+    iovec remote{reinterpret_cast<void*>(static_cast<std::uintptr_t>(address + done)), want};
     const ssize_t n = ::process_vm_readv(in.pid, &local, 1, &remote, 1, 0);
     if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EINTR) {
+        out.truncate(done);
+        continue;
+      }
       return false;
     }
     done += static_cast<std::size_t>(n);
+    out.truncate(done);
   }
   return true;
 }
@@ -550,21 +564,23 @@ std::size_t shm_lane::read_ring(in_peer& in, frame_sink& sink) {
           deliver(env, std::move(buf).as_payload(total));
           continue;
         }
-        auto* bytes = static_cast<std::byte*>(std::malloc(total));
-        if (bytes == nullptr) return corrupt("no memory for its frame"), delivered;
-        in.body = owned_bytes(bytes, total, &owned_bytes::free_malloced, nullptr);
-        std::memcpy(bytes, rec.data + frame_head, first);
+        // The buffer grows with what arrives (at most 4 MiB ahead of it), so a frame that
+        // announces more than it sends cannot make this rank allocate it.
+        in.body = owned_bytes{};
+        in.body.reserve(std::min<std::uint64_t>(total, assembly_step));
+        in.body.append(rec.data + frame_head, first);
         in.env = env;
-        in.expected = first;
+        in.expected = total;
         in.assembling = true;
         break;
       }
       case record_kind::chunk: {
-        if (!in.assembling || rec.length > in.body.size() - in.expected)
+        if (!in.assembling || rec.length > in.expected - in.body.size())
           return corrupt("a chunk that belongs to no frame"), delivered;
-        std::memcpy(in.body.data() + in.expected, rec.data, rec.length);
-        in.expected += rec.length;
-        if (in.expected == in.body.size()) {
+        if (in.body.capacity() - in.body.size() < rec.length)
+          in.body.reserve(std::min<std::uint64_t>(in.expected, std::max(2 * in.body.capacity(), in.body.size() + rec.length)));
+        in.body.append(rec.data, rec.length);
+        if (in.body.size() == in.expected) {
           in.assembling = false;
           in.ring.pop();
           freed = true;
@@ -574,7 +590,8 @@ std::size_t shm_lane::read_ring(in_peer& in, frame_sink& sink) {
         break;
       }
       case record_kind::direct: {
-        if (in.assembling || rec.length != direct_record) return corrupt("a direct record out of place"), delivered;
+        if (in.assembling || rec.length != direct_record || !in.direct)
+          return corrupt("a direct record out of place"), delivered;
         envelope env;
         std::uint64_t total = 0;
         std::uint64_t address = 0;

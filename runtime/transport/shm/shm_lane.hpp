@@ -112,11 +112,12 @@ class shm_lane final : public lane {
     shm::ring_reader ring;
     bell theirs;  // to wake it when it waits for room
     bool broken = false;
+    bool direct = false;  // we told it it may send direct records
     // the frame being assembled from `frame` + `chunk` records
     bool assembling = false;
     envelope env{};
     owned_bytes body;
-    std::size_t expected = 0;
+    std::size_t expected = 0;  // its whole payload
   };
 
   void connect_to(int peer, out_peer& p);

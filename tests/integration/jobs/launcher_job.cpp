@@ -131,6 +131,7 @@ int mode_block(int argc, char** argv, bool stubborn) {
   parrun::environment env(argc, argv);
   auto& world = env.world();
   if (stubborn) signal(SIGTERM, SIG_IGN);
+  world.barrier();  // the ranks have talked: their lanes (shared-memory rings) exist
   say("ready " + std::to_string(world.rank()) + " " + std::to_string(getpid()));
   (void)world.recv<int>((world.rank() + 1) % world.size(), 7);
   say(me(world) + " was not terminated");

@@ -34,6 +34,7 @@
 
 #include <zmq.hpp>
 
+#include "shm_hello.hpp"
 #include "transport/shm/handshake.hpp"
 #include "transport/shm/ring.hpp"
 
@@ -101,20 +102,8 @@ void shm_attempt(const char* what, const std::string& path, const envelope& env,
     std::printf("intruder: shm handshake %s: cannot connect: %s\n", what, std::strerror(errno));
     return;
   }
-  iovec iov{&h, sizeof h};
-  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = control;
-  m.msg_controllen = sizeof control;
-  cmsghdr* cm = CMSG_FIRSTHDR(&m);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
-  const int fds[2] = {ring, bell};
-  std::memcpy(CMSG_DATA(cm), fds, sizeof fds);
-  if (sendmsg(s, &m, MSG_NOSIGNAL) < 0) std::printf("intruder: shm handshake %s: send: %s\n", what, std::strerror(errno));
+  if (!parrun::test::send_shm_hello(s, h, ring, bell))
+    std::printf("intruder: shm handshake %s: send: %s\n", what, std::strerror(errno));
   shm::reply_msg r{};
   timeval tv{3, 0};
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
