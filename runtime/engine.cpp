@@ -145,7 +145,7 @@ void engine::poll() {
   link_->progress(std::chrono::milliseconds(0), *this);
 }
 
-bool engine::wait_until(const std::function<bool()>& done, const activity& what,
+bool engine::wait_until(function_ref<bool()> done, const activity& what,
                         const clock::time_point* deadline) {
   entry inside(*this, what.op);
   if (done()) return true;

@@ -16,7 +16,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +25,7 @@
 
 #include <parrun/wire.hpp>
 
+#include "function_ref.hpp"
 #include "matching/matcher.hpp"
 #include "transport/transport.hpp"
 #include "wireup/wireup.hpp"
@@ -64,7 +64,7 @@ class engine final : private frame_sink {
 
   /// Makes progress until `done()` holds or `deadline` passes; returns done(). `what` is what
   /// the launcher reports if the job times out meanwhile.
-  bool wait_until(const std::function<bool()>& done, const activity& what,
+  bool wait_until(function_ref<bool()> done, const activity& what,
                   const clock::time_point* deadline = nullptr);
   /// Makes progress once without blocking.
   void poll();
