@@ -39,6 +39,7 @@ class router final : public transport {
   std::vector<zmq::pollitem_t> items_;
   bool polled_ = false;
   std::chrono::steady_clock::time_point slow_drained_{};
+  unsigned polls_ = 0;
   bool closed_ = false;
 };
 

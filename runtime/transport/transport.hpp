@@ -93,6 +93,10 @@ class wait_source {
   virtual bool prepare_sleep() { return true; }
   /// Awake again: withdraw the announcement, consume the doorbell.
   virtual void end_sleep() {}
+  /// The occasional work that costs system calls (a lane's new connections and handshakes):
+  /// the router calls it with every full drain, i.e. before a sleep, after one, and every so
+  /// often while polling, so that drain() itself can stay a few memory reads.
+  virtual void tend() {}
   /// Whether drain() only reads memory (a shared-memory ring). Draining a ZeroMQ socket that
   /// has nothing costs two system calls (libzmq polls its command pipe), so a rank that polls
   /// in a loop drains such sources less often (router.cpp).

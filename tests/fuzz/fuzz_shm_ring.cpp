@@ -102,7 +102,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   lane.start(std::move(o));
   const int connection = open_ring(shm_endpoint(socket_dir(), 1), head, ring);
   counting_sink sink;
-  for (int i = 0; i < 8; ++i) lane.drain(sink);
+  for (int i = 0; i < 8; ++i) {
+    lane.tend();
+    lane.drain(sink);
+  }
   lane.close();
   close(connection);
   return 0;

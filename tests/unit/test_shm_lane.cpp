@@ -184,7 +184,9 @@ struct lane_pair {
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!done()) {
       if (std::chrono::steady_clock::now() > until) return false;
+      a.tend();
       a.drain(at_a);
+      b.tend();
       b.drain(at_b);
     }
     return true;
@@ -240,7 +242,7 @@ TEST(shm_lane, a_receiver_that_has_frames_waiting_does_not_go_to_sleep) {
   lanes.b.end_sleep();
   lanes.a.post(1, env_for(1), pattern(10, 1));
   EXPECT_FALSE(lanes.b.prepare_sleep()) << "a frame is in the ring";
-  lanes.b.drain(lanes.at_b);
+  lanes.b.drain(lanes.at_b);  // the ring is known already: no tend() needed
   EXPECT_EQ(lanes.at_b.frames.size(), 2u);
   EXPECT_TRUE(lanes.b.prepare_sleep());
   lanes.b.end_sleep();
@@ -278,13 +280,17 @@ TEST(shm_lane, the_router_does_not_sleep_over_a_send_its_drain_completed) {
   for (std::uint32_t i = 0; i < 10; ++i) last = route.post(1, env_for(i), pattern(1000, i));
   ASSERT_FALSE(route.taken(1, last)) << "10 KB cannot fit a 4 KiB ring";
   while (!route.taken(1, last)) {
+    b.tend();
     b.drain(at_b);  // room frees up, but nobody rings rank 0: it never went to sleep
     const auto t0 = std::chrono::steady_clock::now();
     route.progress(std::chrono::milliseconds(5000), at_a);
     ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2))
         << "progress slept although its drain sent queued frames";
   }
-  while (at_b.frames.size() < 10) b.drain(at_b);
+  while (at_b.frames.size() < 10) {
+    b.tend();
+    b.drain(at_b);
+  }
 }
 
 TEST(shm_lane, a_frame_that_claims_another_sender_is_dropped) {

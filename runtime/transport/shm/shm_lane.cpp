@@ -41,7 +41,6 @@ constexpr std::size_t read_batch = 256;                    // records per ring p
 constexpr std::size_t max_greeting = 64;                   // connections not yet introduced
 constexpr std::size_t assembly_step = 4 << 20;             // a pipelined frame's first allocation
 constexpr std::size_t direct_step = 64 << 20;              // a direct frame's allocation steps
-constexpr std::chrono::microseconds socket_check_interval(200);
 
 void close_fd(int& fd) noexcept {
   if (fd >= 0) ::close(fd);
@@ -630,21 +629,20 @@ std::size_t shm_lane::read_ring(in_peer& in, frame_sink& sink) {
 
 // ---- progress and sleep ----------------------------------------------------------------------
 
-std::size_t shm_lane::drain(frame_sink& sink) {
-  if (closed_ || !started_) return 0;
-  // New connections and introductions cost system calls to look for: look after every sleep
-  // (the listener may be what woke us) and every so often while polling.
-  const auto now = std::chrono::steady_clock::now();
-  if (sockets_due_ || !greeting_.empty() || now - sockets_checked_ >= socket_check_interval) {
-    sockets_due_ = false;
-    sockets_checked_ = now;
-    accept_new();
-  }
+void shm_lane::tend() {
+  // New connections, introductions and handshake answers cost system calls to look for.
+  if (closed_ || !started_) return;
+  accept_new();
   for (std::size_t i = 0; i < connecting_.size();) {
     const int peer = connecting_[i];
     finish_connect(peer, out_[static_cast<std::size_t>(peer)]);
     if (i < connecting_.size() && connecting_[i] == peer) ++i;
   }
+}
+
+std::size_t shm_lane::drain(frame_sink& sink) {
+  if (closed_ || !started_) return 0;
+  if (!greeting_.empty()) accept_new();  // a hello may be on its way
   // Frames that left the queue count as progress like frames that arrived: a send waiting for
   // them is done, so the caller must look before it sleeps.
   std::size_t n = 0;
@@ -684,7 +682,6 @@ void shm_lane::end_sleep() {
   sleeping_->store(0, std::memory_order_relaxed);
   std::uint64_t rung;
   (void)::read(bell_fd_, &rung, sizeof rung);
-  sockets_due_ = true;  // the listener or a handshake may be what woke us
 }
 
 std::size_t shm_lane::next_record_length(const out_peer& p) const {

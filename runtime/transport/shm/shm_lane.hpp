@@ -59,6 +59,7 @@ class shm_lane final : public lane {
   std::uint64_t post(int peer, const envelope& env, owned_bytes&& body) override;
   bool taken(int peer, std::uint64_t ticket) const override;
   std::size_t drain(frame_sink& sink) override;
+  void tend() override;
   void wait_items(std::vector<zmq::pollitem_t>& items) override;
   bool prepare_sleep() override;
   void end_sleep() override;
@@ -151,7 +152,6 @@ class shm_lane final : public lane {
   std::vector<bool> in_known_;  // by world rank: a ring from it is mapped
   std::uint64_t probe_ = 0;     // what a peer reads from here to test cross-memory attach
   unsigned long warnings_ = 0;
-  bool sockets_due_ = true;
   std::chrono::steady_clock::time_point sockets_checked_{};  // look at the listener and handshakes at the next drain
   bool started_ = false;
   bool closed_ = false;
