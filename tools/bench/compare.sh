@@ -12,9 +12,8 @@
 #     --build-dir  the CMake build to use     (default build; configured as Release if absent)
 #
 # Columns: "parrun (shm)" and "parrun (zmq)" are the same parrun programs run with
-# PARRUN_TRANSPORT=shm and PARRUN_TRANSPORT=zmq (a parrun without that switch ignores it, and
-# both columns then measure the ZeroMQ lane); "Open MPI" and "MPICH" are mpi_bench.cpp built with
-# each one's mpicxx; "raw ZeroMQ" is zmq_bench.cpp (cppzmq PUSH/PULL over ipc://, point to point
+# PARRUN_TRANSPORT=shm (shared memory) and PARRUN_TRANSPORT=zmq (every peer on ZeroMQ); "Open MPI"
+# and "MPICH" are mpi_bench.cpp built with each one's mpicxx; "raw ZeroMQ" is zmq_bench.cpp (cppzmq PUSH/PULL over ipc://, point to point
 # only). Methods: tools/bench/README.md and the comment header of each program.
 #
 # Benchmark-only dependencies (never needed to build or test parrun): openmpi-bin libopenmpi-dev
