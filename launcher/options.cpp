@@ -158,11 +158,15 @@ launch_options parse_options(int argc, const char* const argv[], const env_looku
   if (vm.count("env"))
     for (const std::string& spec : vm["env"].as<std::vector<std::string>>())
       o.env.push_back(parse_env(spec, getenv));
+  auto known_lane = [](const std::string& lane) { return lane == "auto" || lane == "shm" || lane == "zmq"; };
   if (vm.count("transport")) {
     const std::string lane = vm["transport"].as<std::string>();
-    if (lane != "auto" && lane != "shm" && lane != "zmq")
-      throw usage_failure("--transport: '" + lane + "' is not one of auto, shm, zmq");
+    if (!known_lane(lane)) throw usage_failure("--transport: '" + lane + "' is not one of auto, shm, zmq");
     o.env.emplace_back(wire::env_transport, lane);
+  } else if (const auto inherited = getenv(wire::env_transport); inherited && !inherited->empty() && !known_lane(*inherited)) {
+    // Every rank would stop on it: say so once, before starting any.
+    throw usage_failure(std::string(wire::env_transport) + "='" + *inherited +
+                        "' (from the environment) is not one of auto, shm, zmq");
   }
   if (!vm.count("command") || vm["command"].as<std::vector<std::string>>().empty())
     throw usage_failure("no program given: parrun [options] program [args...]");

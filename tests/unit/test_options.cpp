@@ -98,6 +98,9 @@ TEST(options, transport_sets_the_environment_contract) {
             (std::vector<std::pair<std::string, std::string>>{{"PARRUN_TRANSPORT", "shm"}}));
   const std::string why = usage_error_of({"--transport", "tcp", "-n", "2", "prog"});
   EXPECT_NE(why.find("--transport: 'tcp' is not one of auto, shm, zmq"), std::string::npos) << why;
+  const std::string inherited = usage_error_of({"-n", "2", "prog"}, {{"PARRUN_TRANSPORT", "bogus"}});
+  EXPECT_NE(inherited.find("PARRUN_TRANSPORT='bogus' (from the environment) is not one of"), std::string::npos) << inherited;
+  EXPECT_TRUE(parse({"-n", "2", "prog"}, {{"PARRUN_TRANSPORT", "zmq"}}).env.empty()) << "a valid one is simply inherited";
 }
 
 TEST(options, everything_after_the_program_belongs_to_it) {
