@@ -671,7 +671,7 @@ bool shm_lane::prepare_sleep() {
   bool quiet = std::none_of(in_.begin(), in_.end(), [](const auto& in) { return !in->broken && in->ring.pending(); });
   for (int peer : backlogged_) {
     out_peer& p = out_[static_cast<std::size_t>(peer)];
-    quiet = quiet && !p.ring.fits(next_record_length(p));
+    quiet = quiet && (p.backlog.empty() || !p.ring.fits(next_record_length(p)));
   }
   if (!quiet) sleeping_->store(0, std::memory_order_relaxed);
   return quiet;
