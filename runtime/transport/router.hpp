@@ -24,9 +24,6 @@ class router final : public transport {
   std::string stuck() const override;
   void close() noexcept override;
 
-  /// The lane that serves `peer`, for messages and tests.
-  const lane& lane_for(int peer) const { return *lanes_.at(static_cast<std::size_t>(lane_of_.at(static_cast<std::size_t>(peer)))); }
-
  private:
   std::size_t drain_all(frame_sink& sink);
   std::size_t drain_polled(frame_sink& sink);

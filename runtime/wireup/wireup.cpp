@@ -267,7 +267,6 @@ joined_job join_job() {
   if (rendezvous == nullptr || *rendezvous == '\0') {
     job.link = std::make_unique<solo_transport>();
     job.info.hosts = {job.info.host};
-    job.info.lanes = {"self"};
     return job;
   }
 
@@ -311,10 +310,12 @@ joined_job join_job() {
   hello.self.host_id = this_host_id();
   hello.self.pid = static_cast<std::int64_t>(getpid());
   if (want_zmq) hello.self.endpoints.push_back({"zmq", zmq_endpoint});
-  if (want_shm) hello.self.endpoints.push_back({"shm", shm_endpoint(dir, info.rank)});
+  if (want_shm) hello.self.endpoints.push_back({"shm", wire::shm_socket_path(dir, info.rank)});
   wire::table table = wait_for_table(control, info, hello, rendezvous, patience);
 
-  // Exactly one lane per peer, for the whole job.
+  // Exactly one lane per peer, for the whole job. The lanes sit in this order: shm, then zmq.
+  const int shm_index = want_shm ? 0 : -1;
+  const int zmq_index = want_zmq ? (want_shm ? 1 : 0) : -1;
   std::vector<int> lane_of(static_cast<std::size_t>(info.size), -1);
   std::vector<std::string> zmq_endpoints(static_cast<std::size_t>(info.size));
   shm_options so;
@@ -325,7 +326,6 @@ joined_job join_job() {
   so.direct_bytes = info.direct_bytes;
   so.allow_direct = info.allow_direct;
   so.peers.assign(static_cast<std::size_t>(info.size), false);
-  info.lanes.assign(static_cast<std::size_t>(info.size), "self");
   for (int r = 0; r < info.size; ++r) {
     const wire::member& m = table.ranks[static_cast<std::size_t>(r)];
     info.hosts.push_back(m.host);
@@ -334,25 +334,20 @@ joined_job join_job() {
     const wire::endpoint* z = find_endpoint(m, "zmq");
     const std::string lane = choose_lane(info.transport, hello.self.host_id, r, m.host, m.host_id,
                                          find_endpoint(m, "shm") != nullptr && want_shm, z != nullptr && want_zmq);
-    info.lanes[static_cast<std::size_t>(r)] = lane;
-    if (lane == "shm") so.peers[static_cast<std::size_t>(r)] = true;
+    const bool on_shm = lane == "shm";
+    lane_of[static_cast<std::size_t>(r)] = on_shm ? shm_index : zmq_index;
+    if (on_shm) so.peers[static_cast<std::size_t>(r)] = true;
     else zmq_endpoints[static_cast<std::size_t>(r)] = z->address;
   }
   std::vector<std::unique_ptr<lane>> lanes;
-  int shm_index = -1;
-  int zmq_index = -1;
   if (shm) {
     shm->start(std::move(so));  // even with no peer on it: it refuses strangers who knock
-    shm_index = static_cast<int>(lanes.size());
     lanes.push_back(std::move(shm));
   }
   if (data_in) {
-    zmq_index = static_cast<int>(lanes.size());
     lanes.push_back(std::make_unique<zmq_lane>(zmq, std::move(*data_in), std::move(zmq_endpoints), info.rank,
                                                info.hwm, secret, info.max_part));
   }
-  for (int r = 0; r < info.size; ++r)
-    if (r != info.rank) lane_of[static_cast<std::size_t>(r)] = info.lanes[static_cast<std::size_t>(r)] == "shm" ? shm_index : zmq_index;
   auto ctl = std::make_unique<zmq_control>(zmq, std::move(control));
   zmq.reset();
   job.link = std::make_unique<router>(std::move(lanes), std::move(lane_of), ctl.get());

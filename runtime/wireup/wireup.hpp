@@ -39,8 +39,6 @@ struct job_info {
   std::size_t direct_bytes = 1024 * 1024;
   /// PARRUN_SHM_DIRECT=0 turns cross-memory attach off (payloads pipeline through the ring).
   bool allow_direct = true;
-  /// The lane that carries data to each world rank ("shm", "zmq"; "self" for this rank).
-  std::vector<std::string> lanes;
 };
 
 struct joined_job {

@@ -17,6 +17,8 @@
 #include <cstring>
 #include <string>
 
+#include <parrun/wire.hpp>
+
 #include "fuzz_support.hpp"
 #include "shm_hello.hpp"
 #include "transport/shm/handshake.hpp"
@@ -100,7 +102,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   o.ring_bytes = ring_bytes;
   o.allow_direct = false;
   lane.start(std::move(o));
-  const int connection = open_ring(shm_endpoint(socket_dir(), 1), head, ring);
+  const int connection = open_ring(parrun::wire::shm_socket_path(socket_dir(), 1), head, ring);
   counting_sink sink;
   for (int i = 0; i < 8; ++i) {
     lane.tend();

@@ -3,11 +3,9 @@
 // for the launcher's control service (the finalize protocol of parrun/wire.hpp: a rank's counts
 // go to every other rank as peers_finished, then it is let go).
 #include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <deque>
-#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -18,13 +16,13 @@
 #include <parrun/wire.hpp>
 
 #include "engine.hpp"
+#include "shm_pair.hpp"
 #include "transport/router.hpp"
 #include "transport/shm/shm_lane.hpp"
 
 namespace {
 
 using namespace parrun::detail;
-namespace fs = std::filesystem;
 
 class fake_launcher;
 
@@ -91,32 +89,16 @@ class fake_launcher {
 
 void fake_control::send(const std::string& bytes) { launcher_.handle(rank_, bytes); }
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string t = (fs::temp_directory_path() / "parrun-engine-test-XXXXXX").string();
-    path = mkdtemp(t.data());
-    chmod(path.c_str(), 0700);
-  }
-  ~temp_dir() { fs::remove_all(path); }
-};
-
 // Two ranks of a pretend job in this process.
 struct two_ranks {
-  temp_dir dir;
+  parrun::test::private_dir dir;
   fake_launcher launcher{2};
   std::shared_ptr<engine> engines[2];
 
   two_ranks() {
     for (int r = 0; r < 2; ++r) {
       auto lane = std::make_unique<shm_lane>(dir.path.string(), r);
-      shm_options o;
-      o.dir = dir.path.string();
-      o.secret = "s";
-      o.pids = {getpid(), getpid()};
-      o.peers = {r != 0, r != 1};
-      o.my_rank = r;
-      lane->start(std::move(o));
+      lane->start(parrun::test::pair_options(dir.path.string(), r));
       std::vector<std::unique_ptr<parrun::detail::lane>> lanes;
       lanes.push_back(std::move(lane));
       auto control = std::make_unique<fake_control>(launcher, r);

@@ -3,11 +3,9 @@
 // ordering, pipelining through a small ring, cross-memory attach, backpressure and the sleep
 // announcements are checked directly. The same lane between processes is covered by the whole
 // integration suite (it is the default lane on one host).
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
-#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
@@ -16,6 +14,7 @@
 
 #include <parrun/errors.hpp>
 
+#include "shm_pair.hpp"
 #include "transport/router.hpp"
 #include "transport/shm/ring.hpp"
 #include "transport/shm/shm_lane.hpp"
@@ -24,7 +23,6 @@
 namespace {
 
 using namespace parrun::detail;
-namespace fs = std::filesystem;
 
 // ---- the ring ----------------------------------------------------------------------------------
 
@@ -129,16 +127,6 @@ struct collecting_sink final : frame_sink {
   void on_control(std::string&&) override {}
 };
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string t = (fs::temp_directory_path() / "parrun-shm-test-XXXXXX").string();
-    path = mkdtemp(t.data());
-    chmod(path.c_str(), 0700);
-  }
-  ~temp_dir() { fs::remove_all(path); }
-};
-
 owned_bytes pattern(std::size_t size, std::uint32_t seed) {
   owned_bytes b;
   std::byte* p = b.grow(size);
@@ -157,21 +145,12 @@ bool same_pattern(const payload& p, std::size_t size, std::uint32_t seed) {
 
 // Starts `a` as rank 0 and `b` as rank 1 of a pretend job whose ranks are both this process.
 void start_pair(shm_lane& a, shm_lane& b, const std::string& dir, std::uint64_t ring_bytes, bool direct) {
-  for (int r : {0, 1}) {
-    shm_options o;
-    o.dir = dir;
-    o.secret = "test-secret";
-    o.pids = {getpid(), getpid()};
-    o.peers = {r != 0, r != 1};
-    o.my_rank = r;
-    o.ring_bytes = ring_bytes;
-    o.allow_direct = direct;
-    (r == 0 ? a : b).start(std::move(o));
-  }
+  a.start(parrun::test::pair_options(dir, 0, ring_bytes, direct));
+  b.start(parrun::test::pair_options(dir, 1, ring_bytes, direct));
 }
 
 struct lane_pair {
-  temp_dir dir;
+  parrun::test::private_dir dir;
   shm_lane a{dir.path.string(), 0};
   shm_lane b{dir.path.string(), 1};
   collecting_sink at_a;
@@ -266,7 +245,7 @@ TEST(shm_lane, both_directions_at_once) {
 TEST(shm_lane, the_router_does_not_sleep_over_a_send_its_drain_completed) {
   // Found by the blocked-send test: a drain that moved queued frames into the ring but delivered
   // none made the router sleep, with the send it was waiting for already done.
-  temp_dir dir;
+  parrun::test::private_dir dir;
   auto owned = std::make_unique<shm_lane>(dir.path.string(), 0);
   shm_lane& a = *owned;
   shm_lane b(dir.path.string(), 1);

@@ -1,5 +1,6 @@
 #include "transport/shm/shm_lane.hpp"
 
+#include "transport/same_secret.hpp"
 #include "transport/shm/handshake.hpp"
 
 #include <fcntl.h>
@@ -131,13 +132,6 @@ void* map_peer_segment(int fd, std::size_t bytes, int prot) {
 
 void set_nonblocking(int fd) { (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
-bool equal_secret(const char* a, std::size_t alen, const std::string& b) {
-  if (alen != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < alen; ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 // An allocation of `n` bytes to receive into, kept alive by the payload that owns it.
 struct receive_buffer {
   std::shared_ptr<std::byte[]> bytes;
@@ -149,8 +143,6 @@ struct receive_buffer {
 };
 
 }  // namespace
-
-std::string shm_endpoint(const std::string& dir, int rank) { return wire::shm_socket_path(dir, rank); }
 
 void shm_lane::bell::ring() const noexcept {
   if (fd < 0) return;
@@ -166,7 +158,7 @@ void shm_lane::bell::release() noexcept {
   sleeping = nullptr;
 }
 
-shm_lane::shm_lane(const std::string& dir, int my_rank) : path_(shm_endpoint(dir, my_rank)) {
+shm_lane::shm_lane(const std::string& dir, int my_rank) : path_(wire::shm_socket_path(dir, my_rank)) {
   opt_.my_rank = my_rank;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -227,7 +219,7 @@ void shm_lane::connect_to(int peer, out_peer& p) {
   }
   p.ring = shm::ring_writer(p.segment, opt_.ring_bytes);
 
-  const std::string path = shm_endpoint(opt_.dir, peer);
+  const std::string path = wire::shm_socket_path(opt_.dir, peer);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), std::min(path.size() + 1, sizeof addr.sun_path - 1));
@@ -441,7 +433,7 @@ void shm_lane::handle_hello(int socket) {
   if (n != static_cast<ssize_t>(sizeof h) || h.magic != hello_magic) return refuse("not a parrun handshake");
   if (h.version != handshake_version) return refuse("handshake version " + std::to_string(h.version));
   if (!have_cred || cred.uid != ::geteuid()) return refuse("it runs as another user");
-  if (h.secret_length > sizeof h.secret || !equal_secret(h.secret, h.secret_length, opt_.secret))
+  if (h.secret_length > sizeof h.secret || !same_secret(std::string_view(h.secret, h.secret_length), opt_.secret))
     return refuse("wrong job secret");
   if (h.rank < 0 || h.rank >= size || h.rank == opt_.my_rank || !opt_.peers[static_cast<std::size_t>(h.rank)])
     return refuse("rank " + std::to_string(h.rank) + " is not a peer on this host");
@@ -491,8 +483,7 @@ void shm_lane::handle_hello(int socket) {
   in_.push_back(std::move(in));
 }
 
-bool shm_lane::read_direct(in_peer& in, const envelope&, std::size_t size, std::uint64_t address,
-                           owned_bytes& out) {
+bool shm_lane::read_direct(in_peer& in, std::size_t size, std::uint64_t address, owned_bytes& out) {
   // The buffer grows with what was actually read (64 MiB at a time), so a frame that claims more
   // than its sender holds cannot make this rank allocate it.
   if (address + size < address) {
@@ -599,7 +590,7 @@ std::size_t shm_lane::read_ring(in_peer& in, frame_sink& sink) {
         std::memcpy(&address, rec.data + frame_head, 8);
         if (total > owned_bytes::max_size) return corrupt("a direct frame of impossible size"), delivered;
         owned_bytes body;
-        const bool ok = read_direct(in, env, total, address, body);
+        const bool ok = read_direct(in, total, address, body);
         in.ring.pop();
         freed = true;
         in.ring.header()->direct_done.fetch_add(1, std::memory_order_release);

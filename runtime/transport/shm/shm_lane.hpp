@@ -42,9 +42,6 @@ struct shm_options {
   bool allow_direct = true;               ///< false: always pipeline through the ring
 };
 
-/// Where rank `rank` listens for shared-memory peers.
-std::string shm_endpoint(const std::string& dir, int rank);
-
 class shm_lane final : public lane {
  public:
   /// Binds this rank's listening socket (before the rank says hello to the launcher, so that
@@ -133,7 +130,7 @@ class shm_lane final : public lane {
   void accept_new();
   void handle_hello(int socket);
   std::size_t read_ring(in_peer& in, frame_sink& sink);
-  bool read_direct(in_peer& in, const envelope& env, std::size_t size, std::uint64_t address, owned_bytes& out);
+  bool read_direct(in_peer& in, std::size_t size, std::uint64_t address, owned_bytes& out);
   void warn(const std::string& what);
 
   shm_options opt_;

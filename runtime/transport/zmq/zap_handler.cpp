@@ -1,5 +1,7 @@
 #include "transport/zmq/zap_handler.hpp"
 
+#include "transport/same_secret.hpp"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -16,15 +18,6 @@ constexpr const char* zap_domain = "parrun";
 // A connection that has not finished its handshake by then is dropped: idle strangers do not
 // hold descriptors for long.
 constexpr int handshake_ms = 10'000;
-
-// Constant-time comparison: how long a refusal takes says nothing about the secret.
-bool same_secret(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    diff = static_cast<unsigned char>(diff | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
-  return diff == 0;
-}
 
 // "<name>:uid:gid:pid" (libzmq's rendering of SO_PEERCRED for unix sockets; the name part is
 // empty or "localhost") -> uid.
