@@ -19,6 +19,9 @@
 
 #include <zmq.hpp>
 
+#include <parrun/detail/net.hpp>
+
+#include "agent_protocol.hpp"
 #include "report.hpp"
 
 extern char** environ;
@@ -80,18 +83,67 @@ char process_state(pid_t pid) {
   return stat[paren + 2];
 }
 
+// A positive number of seconds from the environment, or `fallback`.
+double seconds_setting(const char* name, double fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  const double s = std::strtod(v, &end);
+  if (*end != '\0' || !(s > 0) || s > 1e6)
+    throw start_failure(std::string(name) + "='" + v + "' is not a positive number of seconds", exit_cannot_start);
+  return s;
+}
+
 }  // namespace
 
-job::job(launch_options options, std::string program_path, rlimit rank_open_files)
+job::key_pair job::new_key_pair() {
+  char pub[41] = {}, sec[41] = {};
+  if (zmq_curve_keypair(pub, sec) != 0)
+    throw start_failure("this libzmq cannot make CURVE keys (built without libsodium?): a job across hosts needs them",
+                        exit_cannot_start);
+  return {pub, sec};
+}
+
+job::job(launch_options options, job_plan plan, std::string program_path, std::string self, rlimit rank_open_files)
     : options_(std::move(options)),
+      plan_(std::move(plan)),
       path_(std::move(program_path)),
+      self_(std::move(self)),
       secret_(random_hex(16)),
       job_id_(random_hex(8)),
+      curve_(plan_.spans_hosts() || options_.check_hosts ? new_key_pair() : key_pair{}),
       signal_fd_(blocked_signal_fd()),
       outputs_fd_(epoll_create1(EPOLL_CLOEXEC)),
-      rendezvous_(options_.np, secret_, "tcp://127.0.0.1:*"),
+      rendezvous_(options_.np, secret_, listen_address()),
       backend_(rank_open_files),
-      ranks_(static_cast<std::size_t>(options_.np)) {}
+      agents_backend_(rank_open_files),
+      ranks_(static_cast<std::size_t>(options_.np)) {
+  const double lost_after = seconds_setting("PARRUN_HOST_TIMEOUT", 10.0);
+  host_lost_after_ = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(lost_after));
+  heartbeat_every_ = std::min<clock::duration>(std::chrono::seconds(1), host_lost_after_ / 4);
+  // ssh gives up connecting after 10 s (backends.cpp); the agent then needs a moment to start.
+  agent_patience_ = std::max<clock::duration>(std::chrono::seconds(20), 2 * host_lost_after_);
+  rendezvous_.on_agent_message(
+      [this](const std::string& routing_id, const std::string& body) { on_agent_message(routing_id, body); });
+}
+
+rendezvous::listen_on job::listen_address() const {
+  rendezvous::listen_on where;
+  if (curve_.public_key.empty()) return where;
+  // The address the other hosts reach us on: --iface's, else the one towards the first of them.
+  std::string towards;
+  for (std::size_t h = 0; h < plan_.hosts.size() && towards.empty(); ++h)
+    if (!plan_.local[h]) towards = plan_.hosts[h].name;
+  if (towards.empty()) towards = "127.0.0.1";
+  try {
+    where.address = detail::net::listen_address(options_.iface, towards);
+  } catch (const std::exception& e) {
+    throw start_failure(e.what(), exit_cannot_start);
+  }
+  where.ports = options_.ports;
+  where.curve_secret = curve_.secret_key;
+  return where;
+}
 
 job::~job() {
   if (running_count() > 0) kill_all();
@@ -99,6 +151,12 @@ job::~job() {
     for (output* o : {&r.out, &r.err})
       if (o->fd >= 0) close(o->fd);
   if (stdin_to_rank0_ >= 0) close(stdin_to_rank0_);
+  for (agent_process& a : agent_processes_) {
+    for (output* o : {&a.out, &a.err})
+      if (o->fd >= 0) close(o->fd);
+    if (a.stdin_fd >= 0) close(a.stdin_fd);  // an agent still there takes it as our end
+  }
+  agents_backend_.stop_watchdog();
   close(signal_fd_);
   if (outputs_fd_ >= 0) close(outputs_fd_);
   // The directory first, so that the watchdog, told next that the job is over, finds nothing
@@ -112,10 +170,12 @@ int job::run() {
   if (options_.timeout_seconds)
     timeout_at_ = started_ + std::chrono::duration_cast<clock::duration>(
                                  std::chrono::duration<double>(*options_.timeout_seconds));
+  if (options_.check_hosts) return check_hosts();
   int start_failed = 0;
   try {
     make_socket_dir();
     start_ranks();
+    start_agents();
   } catch (const start_failure& e) {
     note(std::string("parrun: error: ") + e.what());
     start_failed = e.exit_code();
@@ -131,14 +191,18 @@ int job::run() {
       pid_t pid = waitpid(-1, &status, 0);
       if (pid < 0) break;
       backend_.reaped(pid);
+      agents_backend_.reaped(pid);
       for (rank_state& r : ranks_)
-        if (r.pid == pid) r.running = false;
+        if (r.pid == pid && !r.remote) r.running = false;
+      for (rank_state& r : ranks_)
+        if (r.remote) r.running = false;  // their agents die with their ssh (killed above)
     }
     flush_outputs_blocking();
     return start_failed;
   }
   loop();
   if (backend_.group() > 0) killpg(backend_.group(), SIGKILL);  // anything a rank left behind
+  if (agents_backend_.group() > 0) killpg(agents_backend_.group(), SIGKILL);
   if (failure_) return failure_->code;
   if (timed_out_) return exit_timeout;
   if (got_signal_ != 0) return 128 + got_signal_;
@@ -154,16 +218,46 @@ void job::make_socket_dir() {
   backend_.remove_on_launcher_death(socket_paths(dir, options_.np), dir);
 }
 
+contract job::contract_for(int rank) const {
+  // Ranks of this machine count as one host, however many names the plan gave it.
+  int local_rank = 0, local_size = 0;
+  const bool here = plan_.local[static_cast<std::size_t>(plan_.host_of_rank[static_cast<std::size_t>(rank)])];
+  for (int r = 0; r < options_.np; ++r) {
+    if (plan_.local[static_cast<std::size_t>(plan_.host_of_rank[static_cast<std::size_t>(r)])] != here) continue;
+    if (r < rank) ++local_rank;
+    ++local_size;
+  }
+  contract c;
+  c.rank = rank;
+  c.size = options_.np;
+  c.local_rank = local_rank;
+  c.local_size = local_size;
+  c.rendezvous = rendezvous_.address();
+  c.secret = secret_;
+  c.job_id = job_id_;
+  c.socket_dir = socket_dir_ ? socket_dir_->path() : std::string();
+  c.curve_public = curve_.public_key;
+  c.curve_secret = curve_.secret_key;
+  c.iface = options_.iface;
+  c.ports = options_.ports;
+  return c;
+}
+
 void job::start_ranks() {
   std::vector<std::string> inherited;
   for (char** e = environ; *e != nullptr; ++e) inherited.emplace_back(*e);
   std::vector<std::string> argv{options_.program};
   argv.insert(argv.end(), options_.args.begin(), options_.args.end());
   for (int r = 0; r < options_.np; ++r) {
-    contract c{r, options_.np, r, options_.np, rendezvous_.address(),
-               secret_, job_id_, socket_dir_->path()};
-    rank_process p = backend_.start(path_, argv, rank_environment(inherited, options_.env, c), r == 0);
     rank_state& s = ranks_[static_cast<std::size_t>(r)];
+    s.host = plan_.host_of_rank[static_cast<std::size_t>(r)];
+    if (!plan_.local[static_cast<std::size_t>(s.host)]) {  // its host's agent starts it
+      s.remote = true;
+      s.running = true;
+      if (r == 0) stdin_host_ = s.host;
+      continue;
+    }
+    rank_process p = backend_.start(path_, argv, rank_environment(inherited, options_.env, contract_for(r)), r == 0);
     s.pid = p.pid;
     s.running = true;
     s.out.fd = p.stdout_fd;
@@ -185,18 +279,22 @@ void job::loop() {
     const bool backlog = out_.pending() || err_.pending();
     if (running_count() == 0) {
       // Done when every pipe is closed and our own output is written (or nobody reads it; a
-      // signal while we wait for a stalled reader ends the wait).
-      if (!outputs_open() && (!backlog || got_signal_ != 0)) break;
+      // signal while we wait for a stalled reader ends the wait), and the agents are gone.
+      if (!outputs_open() && !agents_running() && (!backlog || got_signal_ != 0)) break;
+      if (!outputs_open() && agents_running() && !output_drain_until_) output_drain_until_ = now + output_patience;
       if (outputs_open() && !output_drain_until_) output_drain_until_ = now + output_patience;
     }
-    if (output_drain_until_ && now >= *output_drain_until_ && outputs_open()) {
-      for (int r = 0; r < options_.np; ++r) {  // a rank's leftover child holds its pipes
-        close_output(r, false);
+    if (output_drain_until_ && now >= *output_drain_until_ && (outputs_open() || agents_running())) {
+      for (int r = 0; r < options_.np + static_cast<int>(agent_processes_.size()); ++r) {
+        close_output(r, false);  // a rank's leftover child holds its pipes
         close_output(r, true);
       }
+      for (const agent_process& a : agent_processes_)
+        if (a.running) kill(a.pid, SIGKILL);  // an agent that outstays its ranks
       output_drain_until_.reset();
       continue;
     }
+    if (!remote_.empty()) watch_hosts(now);
     if (timeout_at_ && now >= *timeout_at_ && !terminating_ && !timed_out_) start_timeout_report();
     if (query_until_ && now >= *query_until_) finish_timeout_report();
     if (kill_at_ && now >= *kill_at_) kill_all();
@@ -218,6 +316,8 @@ void job::loop() {
     if (stdin_to_rank0_ >= 0) {
       if (stdin_pending_.empty() && stdin_open_) watch(nullptr, STDIN_FILENO, ZMQ_POLLIN, source::stdin_read, 0);
       if (!stdin_pending_.empty()) watch(nullptr, stdin_to_rank0_, ZMQ_POLLOUT, source::stdin_write, 0);
+    } else if (stdin_host_ >= 0 && stdin_open_ && ranks_[0].running && remote_[static_cast<std::size_t>(stdin_host_)].connected) {
+      watch(nullptr, STDIN_FILENO, ZMQ_POLLIN, source::stdin_read, 0);
     }
 
     // The earliest deadline still ahead of us; the --timeout deadline counts only until it fired.
@@ -228,6 +328,7 @@ void job::loop() {
     if (!timed_out_ && !terminating_) consider(timeout_at_);
     for (const auto& t : {query_until_, kill_at_, output_drain_until_}) consider(t);
     consider(rendezvous_.next_flush());
+    consider(next_heartbeat_);
     long wait_ms = -1;
     if (next) wait_ms = std::max<long>(0, std::chrono::ceil<std::chrono::milliseconds>(*next - clock::now()).count());
     try {
@@ -259,8 +360,12 @@ void job::on_signal() {
       int status = 0;
       for (pid_t pid; (pid = waitpid(-1, &status, WNOHANG)) > 0;) {
         backend_.reaped(pid);  // the watchdog, should something have killed it
+        agents_backend_.reaped(pid);
         for (int r = 0; r < options_.np; ++r)
-          if (ranks_[static_cast<std::size_t>(r)].pid == pid) on_rank_exit(r, status);
+          if (ranks_[static_cast<std::size_t>(r)].pid == pid && !ranks_[static_cast<std::size_t>(r)].remote)
+            on_rank_exit(r, status);
+        for (std::size_t a = 0; a < agent_processes_.size(); ++a)
+          if (agent_processes_[a].pid == pid) on_agent_process_exit(static_cast<int>(a), status);
       }
       continue;
     }
@@ -351,10 +456,11 @@ void job::terminate_all() {
   // SIGCONT after SIGTERM, as a shell's kill does for a stopped job: a stopped rank would
   // otherwise act on the SIGTERM only when SIGKILL ends it after the grace period.
   for (const rank_state& s : ranks_)
-    if (s.running) {
+    if (s.running && !s.remote) {
       kill(s.pid, SIGTERM);
       kill(s.pid, SIGCONT);
     }
+  signal_remote(SIGTERM);
   if (backend_.group() > 0) {
     killpg(backend_.group(), SIGTERM);
     killpg(backend_.group(), SIGCONT);
@@ -365,8 +471,9 @@ void job::terminate_all() {
 void job::kill_all() {
   terminating_ = true;
   for (const rank_state& s : ranks_)
-    if (s.running) kill(s.pid, SIGKILL);
+    if (s.running && !s.remote) kill(s.pid, SIGKILL);
   if (backend_.group() > 0) killpg(backend_.group(), SIGKILL);
+  signal_remote(SIGKILL);
   kill_at_.reset();
 }
 
@@ -387,6 +494,8 @@ void job::finish_timeout_report() {
     const rendezvous::member& m = rendezvous_.at(r);
     std::string where;
     if (!m.joined) where = "has not joined the job (no parrun::environment yet, after " + seconds_text(elapsed) + ")";
+    else if (!m.state && ranks_[static_cast<std::size_t>(r)].remote)
+      where = "did not answer (it runs on another host)";
     else if (!m.state)
       where = describe_silent_rank(process_state(ranks_[static_cast<std::size_t>(r)].pid));
     else if (m.state->operation.empty()) where = "running, not inside a parrun call";
@@ -396,17 +505,38 @@ void job::finish_timeout_report() {
   terminate_all();
 }
 
-void job::forward(int rank, bool is_stderr) {
-  rank_state& s = ranks_[static_cast<std::size_t>(rank)];
-  output& o = is_stderr ? s.err : s.out;
+// Output sources are numbered: ranks 0..np-1, then the agent processes.
+job::output& job::output_of(int source, bool is_stderr) {
+  if (source < options_.np) {
+    rank_state& s = ranks_[static_cast<std::size_t>(source)];
+    return is_stderr ? s.err : s.out;
+  }
+  agent_process& a = agent_processes_[static_cast<std::size_t>(source - options_.np)];
+  return is_stderr ? a.err : a.out;
+}
+
+void job::emit_line(int source, bool is_stderr, std::string_view line) {
+  if (source < options_.np) return (is_stderr ? err_ : out_).push(prefix(source), line);
+  // An agent's own words (ssh's complaints, its errors) are ours to report, on stderr.
+  agent_process& a = agent_processes_[static_cast<std::size_t>(source - options_.np)];
+  a.last_line = std::string(line);
+  const std::string who = a.hosts.size() == 1 ? plan_.hosts[static_cast<std::size_t>(a.hosts.front())].name : "srun";
+  err_.push("parrun: [" + who + "] ", line);
+}
+
+std::string job::prefix(int rank) const {
+  return options_.tag_output ? "[" + std::to_string(rank) + "] " : "";
+}
+
+void job::forward(int source, bool is_stderr) {
+  output& o = output_of(source, is_stderr);
+  if (o.fd < 0) return;
   char buf[65536];
   ssize_t n = read(o.fd, buf, sizeof buf);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (n <= 0) return close_output(rank, is_stderr);
-  const std::string prefix = options_.tag_output ? "[" + std::to_string(rank) + "] " : "";
-  output_queue& to = is_stderr ? err_ : out_;
+  if (n <= 0) return close_output(source, is_stderr);
   o.lines.feed(std::string_view(buf, static_cast<std::size_t>(n)),
-               [&](std::string_view line) { to.push(prefix, line); });
+               [&](std::string_view line) { emit_line(source, is_stderr, line); });
 }
 
 void job::watch_output(int rank, bool is_stderr) {
@@ -427,19 +557,17 @@ void job::forward_ready_outputs() {
   }
 }
 
-void job::close_output(int rank, bool is_stderr) {
-  rank_state& s = ranks_[static_cast<std::size_t>(rank)];
-  output& o = is_stderr ? s.err : s.out;
+void job::close_output(int source, bool is_stderr) {
+  output& o = output_of(source, is_stderr);
   if (o.fd < 0) return;
   (void)epoll_ctl(outputs_fd_, EPOLL_CTL_DEL, o.fd, nullptr);
-  const std::string prefix = options_.tag_output ? "[" + std::to_string(rank) + "] " : "";
-  output_queue& to = is_stderr ? err_ : out_;
-  o.lines.finish([&](std::string_view line) { to.push(prefix, line); });
+  o.lines.finish([&](std::string_view line) { emit_line(source, is_stderr, line); });
   close(o.fd);
   o.fd = -1;
 }
 
 void job::pump_stdin() {
+  if (stdin_host_ >= 0) return pump_stdin_to_agent();
   if (stdin_pending_.empty() && stdin_open_) {
     char buf[65536];
     ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
@@ -466,6 +594,21 @@ void job::pump_stdin() {
   }
 }
 
+// Rank 0 runs on another host: its agent gets our stdin in chunks as we read it.
+void job::pump_stdin_to_agent() {
+  const remote_host& host = remote_[static_cast<std::size_t>(stdin_host_)];
+  char buf[65536];
+  const ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  agent_wire::agent_stdin chunk;
+  if (n > 0) chunk.bytes.assign(buf, static_cast<std::size_t>(n));
+  else {
+    chunk.eof = true;
+    stdin_open_ = false;
+  }
+  rendezvous_.send(host.routing_id, agent_wire::encode(agent_wire::kind::agent_stdin, chunk));
+}
+
 void job::note(const std::string& line) { err_.push("", line); }
 
 void job::flush_outputs_blocking() {
@@ -479,9 +622,10 @@ void job::flush_outputs_blocking() {
 
 std::string job::who(int rank) const {
   const rendezvous::member& m = rendezvous_.at(rank);
+  const rank_state& s = ranks_[static_cast<std::size_t>(rank)];
   static const std::string here = this_host();
-  return "rank " + std::to_string(rank) + " (pid " + std::to_string(ranks_[static_cast<std::size_t>(rank)].pid) +
-         " on " + (m.host.empty() ? here : m.host) + ")";
+  const std::string host = !m.host.empty() ? m.host : s.remote ? plan_.hosts[static_cast<std::size_t>(s.host)].name : here;
+  return "rank " + std::to_string(rank) + " (" + (s.pid > 0 ? "pid " + std::to_string(s.pid) + " " : "") + "on " + host + ")";
 }
 
 int job::running_count() const {
@@ -489,8 +633,9 @@ int job::running_count() const {
 }
 
 bool job::outputs_open() const {
-  return std::any_of(ranks_.begin(), ranks_.end(),
-                     [](const rank_state& s) { return s.out.fd >= 0 || s.err.fd >= 0; });
+  return std::any_of(ranks_.begin(), ranks_.end(), [](const rank_state& s) { return s.out.fd >= 0 || s.err.fd >= 0; }) ||
+         std::any_of(agent_processes_.begin(), agent_processes_.end(),
+                     [](const agent_process& a) { return a.out.fd >= 0 || a.err.fd >= 0; });
 }
 
 }  // namespace parrun::launcher

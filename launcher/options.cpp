@@ -1,5 +1,6 @@
 #include "options.hpp"
 
+#include <parrun/detail/net.hpp>
 #include <parrun/wire.hpp>
 
 #include <sys/stat.h>
@@ -33,6 +34,23 @@ po::options_description describe_options() {
     ("transport", po::value<std::string>()->value_name("LANE"),
      "how ranks on one host exchange data: auto (shared memory; ZeroMQ to other hosts), shm "
      "(shared memory only), zmq (ZeroMQ for every peer); sets PARRUN_TRANSPORT")
+    ("host,H", po::value<std::string>()->value_name("HOST[:N],..."),
+     "run on these hosts, N slots each (default 1); this host by name or localhost runs its "
+     "ranks itself, others through an agent started over ssh (PARRUN_SSH), --launch-agent or srun")
+    ("hostfile", po::value<std::string>()->value_name("FILE"),
+     "hosts from FILE: lines `host`, `host slots=N` or `host:N`, # comments")
+    ("map-by", po::value<std::string>()->value_name("slot|node"),
+     "slot (default): fill each host's slots in turn; node: one rank per host in turn")
+    ("oversubscribe", po::bool_switch(), "allow more ranks than slots")
+    ("launch-agent", po::value<std::string>()->value_name("CMD"),
+     "start each remote host's agent with CMD HOST parrun --agent (instead of ssh)")
+    ("iface", po::value<std::string>()->value_name("NAME|CIDR"),
+     "across hosts, listen and connect on this interface (default: the one that reaches the peer)")
+    ("ports", po::value<std::string>()->value_name("A-B"),
+     "take every listening TCP port of the job (control and data) from this range")
+    ("check-hosts", po::bool_switch(),
+     "start nothing: check that each host is reachable, has the program and parrun, and can "
+     "reach this launcher; one line per host")
     ("continue-on-failure", po::bool_switch(),
      "a rank that fails does not end the job: the others are told (their operations with it "
      "throw parrun::peer_lost) and the exit code still reports the failure")
@@ -150,8 +168,38 @@ launch_options parse_options(int argc, const char* const argv[], const env_looku
     o.what = action::version;
     return o;
   }
-  if (!vm.count("np")) throw usage_failure("-n/--np is required: how many ranks to start?");
-  o.np = parse_np(vm["np"].as<std::string>());
+  auto text = [&](const char* name) { return vm.count(name) ? vm[name].as<std::string>() : std::string(); };
+  o.host_list = text("host");
+  o.hostfile = text("hostfile");
+  if (!o.host_list.empty() && !o.hostfile.empty()) throw usage_failure("give --host or --hostfile, not both");
+  if (vm.count("host") && o.host_list.empty()) throw usage_failure("--host: the host list is empty");
+  if (vm.count("hostfile") && o.hostfile.empty()) throw usage_failure("--hostfile: the file name is empty");
+  if (vm.count("map-by")) {
+    o.map_by = vm["map-by"].as<std::string>();
+    if (o.map_by != "slot" && o.map_by != "node") throw usage_failure("--map-by: '" + o.map_by + "' is not slot or node");
+  }
+  o.oversubscribe = vm["oversubscribe"].as<bool>();
+  o.check_hosts = vm["check-hosts"].as<bool>();
+  o.launch_agent = text("launch-agent");
+  if (vm.count("launch-agent") && o.launch_agent.find_first_not_of(" \t") == std::string::npos)
+    throw usage_failure("--launch-agent: the command is empty");
+  o.iface = text("iface");
+  if (vm.count("iface") && o.iface.empty()) throw usage_failure("--iface: give an interface name or a CIDR block");
+  o.ports = text("ports");
+  if (vm.count("ports")) try {
+      (void)detail::net::parse_port_range(o.ports);
+    } catch (const std::invalid_argument& e) {
+      throw usage_failure(std::string("--ports: ") + e.what());
+    }
+  // Where the hosts come from decides the rank count when -n is not given (every slot).
+  const bool hosts_known = !o.host_list.empty() || !o.hostfile.empty() ||
+                           getenv("SLURM_JOB_ID").has_value() || o.check_hosts;
+  if (vm.count("np")) {
+    o.np = parse_np(vm["np"].as<std::string>());
+    o.np_given = true;
+  } else if (!hosts_known) {
+    throw usage_failure("-n/--np is required: how many ranks to start?");
+  }
   o.tag_output = vm["tag-output"].as<bool>();
   o.continue_on_failure = vm["continue-on-failure"].as<bool>();
   if (vm.count("timeout")) o.timeout_seconds = parse_timeout(vm["timeout"].as<std::string>());

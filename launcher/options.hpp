@@ -28,6 +28,16 @@ struct launch_options {
   std::optional<double> timeout_seconds;
   bool continue_on_failure = false;
   std::vector<std::pair<std::string, std::string>> env;  ///< from -x, values resolved
+  // Several hosts (plan.hpp places the ranks).
+  bool np_given = false;
+  std::string host_list;     ///< --host a:4,b:4
+  std::string hostfile;      ///< --hostfile F
+  std::string map_by = "slot";
+  bool oversubscribe = false;
+  std::string launch_agent;  ///< --launch-agent "CMD"
+  std::string iface;         ///< --iface NAME|CIDR
+  std::string ports;         ///< --ports A-B
+  bool check_hosts = false;  ///< --check-hosts: probe the hosts, start nothing
   std::string program;
   std::vector<std::string> args;
 };

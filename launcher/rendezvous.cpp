@@ -1,10 +1,16 @@
 #include "rendezvous.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <stdexcept>
+
+#include <parrun/detail/net.hpp>
+
+#include "agent_protocol.hpp"
 
 namespace parrun::launcher {
 
-rendezvous::rendezvous(int np, std::string secret, const std::string& bind_address)
+rendezvous::rendezvous(int np, std::string secret, const listen_on& where)
     : socket_(context_, zmq::socket_type::router),
       secret_(std::move(secret)),
       members_(static_cast<std::size_t>(np)),
@@ -13,10 +19,22 @@ rendezvous::rendezvous(int np, std::string secret, const std::string& bind_addre
   socket_.set(zmq::sockopt::linger, 0);
   // Fail (and ignore) a send to a rank that is gone, rather than queueing it forever.
   socket_.set(zmq::sockopt::router_mandatory, 1);
-  // Anyone on this host can connect: refuse messages longer than any rank sends, unread.
-  socket_.set(zmq::sockopt::maxmsgsize, wire::max_control_bytes(np));
-  socket_.bind(bind_address);
-  address_ = socket_.get(zmq::sockopt::last_endpoint);
+  if (where.curve_secret.empty()) {
+    // Anyone on this host can connect: refuse messages longer than any rank sends, unread.
+    socket_.set(zmq::sockopt::maxmsgsize, wire::max_control_bytes(np));
+  } else {
+    // Only holders of the job's key get past the handshake; agents batch output lines (up to
+    // 1 MiB each) into one message.
+    socket_.set(zmq::sockopt::curve_server, 1);
+    socket_.set(zmq::sockopt::curve_secretkey, where.curve_secret);
+    socket_.set(zmq::sockopt::maxmsgsize, std::max<std::int64_t>(wire::max_control_bytes(np), 64 << 20));
+  }
+  try {
+    address_ = detail::net::bind_tcp(socket_, where.address, where.ports);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("the launcher cannot listen on " + where.address +
+                             (where.ports.empty() ? std::string() : " (--ports " + where.ports + ")") + ": " + e.what());
+  }
 }
 
 std::vector<int> rendezvous::handle_incoming() {
@@ -40,6 +58,10 @@ std::vector<int> rendezvous::handle_incoming() {
 
 std::optional<int> rendezvous::handle(const std::string& routing_id, const std::string& body) {
   const wire::kind k = wire::kind_of(body);
+  if (agent_wire::is_agent_kind(static_cast<std::uint8_t>(k))) {
+    if (agent_handler_) agent_handler_(routing_id, body);
+    return std::nullopt;
+  }
   if (k == wire::kind::hello) {
     auto h = wire::decode<wire::hello>(body);
     auto refuse = [&](const std::string& why) -> std::optional<int> {

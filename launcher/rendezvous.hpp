@@ -6,6 +6,7 @@
 // peers. It never relays data.
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -29,8 +30,23 @@ class rendezvous {
     std::optional<wire::state> state;           ///< its answer to the last query
   };
 
-  /// Binds to `bind_address` (e.g. "tcp://127.0.0.1:*") for a job of `np` ranks.
-  rendezvous(int np, std::string secret, const std::string& bind_address);
+  /// Where it listens: on one host 127.0.0.1, any port; across hosts `address` (the interface
+  /// that reaches the other hosts), a port from `ports`, and CURVE with the job's key, so that
+  /// nothing crosses the network in clear and nobody without the key gets a message in.
+  struct listen_on {
+    std::string address = "127.0.0.1";
+    std::string ports;
+    std::string curve_secret;  ///< Z85; set: CURVE server
+  };
+  /// Messages of the launcher's agents (agent_protocol.hpp) go to this handler, unread here.
+  using agent_handler = std::function<void(const std::string& routing_id, const std::string& body)>;
+
+  /// Binds for a job of `np` ranks.
+  rendezvous(int np, std::string secret, const listen_on& where);
+
+  void on_agent_message(agent_handler handler) { agent_handler_ = std::move(handler); }
+  /// Sends `body` to whoever has `routing_id` (a rank or an agent); dropped when it is gone.
+  void send(const std::string& routing_id, const std::string& body) noexcept;
 
   /// The address ranks connect to.
   const std::string& address() const noexcept { return address_; }
@@ -67,7 +83,6 @@ class rendezvous {
  private:
   /// Handles one message; the rank when it was a successful hello.
   std::optional<int> handle(const std::string& routing_id, const std::string& body);
-  void send(const std::string& routing_id, const std::string& body) noexcept;
   void send_to(int rank, const std::string& body) noexcept;
   void flush_finished_to(int rank);
 
@@ -82,6 +97,7 @@ class rendezvous {
   std::unordered_map<std::string, int> by_routing_id_;  // joined ranks
   std::vector<std::vector<int>> waiters_;  // by rank: leaving ranks that wait for its news
   std::chrono::steady_clock::time_point last_flush_{};
+  agent_handler agent_handler_;
 };
 
 }  // namespace parrun::launcher

@@ -12,6 +12,7 @@ inline constexpr int exit_timeout = 124;         ///< --timeout expired
 inline constexpr int exit_cannot_start = 125;    ///< bad command line, or the job could not start
 inline constexpr int exit_cannot_invoke = 126;   ///< the program exists but cannot be executed
 inline constexpr int exit_not_found = 127;       ///< the program does not exist
+inline constexpr int exit_host_lost = 255;       ///< a host of the job was lost (as ssh says it)
 
 /// Why the job could not start, with the exit code that says so (exit_cannot_start,
 /// exit_cannot_invoke or exit_not_found); its message is one line for the user.

@@ -163,14 +163,7 @@ std::vector<std::string> rank_environment(const std::vector<std::string>& inheri
                                           const contract& c) {
   std::vector<std::string> env = inherited;
   for (const auto& [name, value] : overrides) set_var(env, name, value);
-  set_var(env, wire::env_rank, std::to_string(c.rank));
-  set_var(env, wire::env_size, std::to_string(c.size));
-  set_var(env, wire::env_local_rank, std::to_string(c.local_rank));
-  set_var(env, wire::env_local_size, std::to_string(c.local_size));
-  set_var(env, wire::env_rendezvous, c.rendezvous);
-  set_var(env, wire::env_secret, c.secret);
-  set_var(env, wire::env_job_id, c.job_id);
-  set_var(env, wire::env_socket_dir, c.socket_dir);
+  for (const auto& [name, value] : c.variables()) set_var(env, name, value);
   return env;
 }
 

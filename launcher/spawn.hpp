@@ -17,19 +17,12 @@
 #include <utility>
 #include <vector>
 
+#include <parrun/wire.hpp>
+
 namespace parrun::launcher {
 
-/// The environment contract's values for one rank (names in parrun/wire.hpp).
-struct contract {
-  int rank = 0;
-  int size = 1;
-  int local_rank = 0;
-  int local_size = 1;
-  std::string rendezvous;
-  std::string secret;
-  std::string job_id;
-  std::string socket_dir;  ///< the job's private directory for the ranks' data sockets
-};
+/// The environment contract's values for one rank (defined once, in parrun/wire.hpp).
+using contract = wire::contract;
 
 /// A rank's environment: `inherited` (NAME=VALUE strings) with `overrides` applied, then the
 /// contract; a later entry replaces an earlier one of the same name.

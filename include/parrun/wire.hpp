@@ -28,6 +28,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <cereal/archives/binary.hpp>
@@ -49,11 +50,106 @@ inline constexpr const char* env_job_id = "PARRUN_JOB_ID";          ///< unique 
 /// A directory only the job's user can enter (mode 0700, made and removed by the launcher):
 /// ranks bind their data sockets inside it, so no other user can even connect to them.
 inline constexpr const char* env_socket_dir = "PARRUN_SOCKET_DIR";
+/// Set when the job spans hosts: the job's CurveZMQ key pair (Z85, 40 characters each). Every
+/// TCP socket of the job (the launcher's control service, each rank's data socket) is a CURVE
+/// server with this key and accepts only clients that hold it too; it travels only in the
+/// environment (readable by the job's user alone), never on a command line or in a file.
+inline constexpr const char* env_curve_public = "PARRUN_CURVE_PUBLIC";
+inline constexpr const char* env_curve_secret = "PARRUN_CURVE_SECRET";
+/// Optional (--iface): the interface, by name or CIDR, whose address TCP sockets bind to.
+/// Unset: the address this host uses to reach the launcher.
+inline constexpr const char* env_iface = "PARRUN_IFACE";
+/// Optional (--ports A-B): every TCP listening port of the job is taken from this range.
+inline constexpr const char* env_ports = "PARRUN_PORTS";
 /// Optional: seconds a rank waits for the launcher to answer its hello (default 10).
 inline constexpr const char* env_connect_timeout = "PARRUN_CONNECT_TIMEOUT";
 /// Optional: which lane carries data between ranks on one host: `auto` (default: shared
 /// memory), `shm` (shared memory, and every rank must be on this host), `zmq` (ZeroMQ for all).
 inline constexpr const char* env_transport = "PARRUN_TRANSPORT";
+
+/// What the launcher (or a host's agent) gives every rank, as the variables above: the one
+/// definition of the environment contract, written by the launcher and read by the runtime.
+struct contract {
+  int rank = 0;
+  int size = 1;
+  int local_rank = 0;
+  int local_size = 1;
+  std::string rendezvous;
+  std::string secret;
+  std::string job_id;
+  std::string socket_dir;    ///< the job's private directory on this host for the ranks' sockets
+  std::string curve_public;  ///< empty when the job runs on one host
+  std::string curve_secret;
+  std::string iface;  ///< empty: the interface that reaches the launcher
+  std::string ports;  ///< empty: any port
+
+  /// NAME, VALUE for every variable this contract sets (the optional ones only when given).
+  std::vector<std::pair<std::string, std::string>> variables() const {
+    std::vector<std::pair<std::string, std::string>> v{
+        {env_rank, std::to_string(rank)},       {env_size, std::to_string(size)},
+        {env_local_rank, std::to_string(local_rank)}, {env_local_size, std::to_string(local_size)},
+        {env_rendezvous, rendezvous},           {env_secret, secret},
+        {env_job_id, job_id},                   {env_socket_dir, socket_dir}};
+    for (const auto& [name, value] : {std::pair{env_curve_public, curve_public}, std::pair{env_curve_secret, curve_secret},
+                                      std::pair{env_iface, iface}, std::pair{env_ports, ports}})
+      if (!value.empty()) v.emplace_back(name, value);
+    return v;
+  }
+};
+
+/// A contract that is incomplete or malformed; the message names the variable.
+class contract_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Reads the contract through `lookup` (a variable's value, or null when unset), once
+/// PARRUN_RENDEZVOUS is known to be set. Throws contract_error naming what is missing or wrong.
+template <class Lookup>
+contract read_contract(Lookup lookup) {
+  auto required = [&](const char* name) {
+    const char* v = lookup(name);
+    if (v == nullptr || *v == '\0')
+      throw contract_error(std::string("the parrun environment is incomplete: ") + name + " is not set although " +
+                           env_rendezvous + " is; start the program with parrun");
+    return std::string(v);
+  };
+  auto optional = [&](const char* name) {
+    const char* v = lookup(name);
+    return v == nullptr ? std::string() : std::string(v);
+  };
+  auto number = [&](const char* name, long lo, long hi) {
+    const std::string v = required(name);
+    long x = 0;
+    std::size_t used = 0;
+    try {
+      x = std::stol(v, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != v.size() || x < lo || x > hi)
+      throw contract_error(std::string("the parrun environment is malformed: ") + name + "='" + v +
+                           "' is not a number in " + std::to_string(lo) + ".." + std::to_string(hi));
+    return static_cast<int>(x);
+  };
+  contract c;
+  c.size = number(env_size, 1, 1 << 24);
+  c.rank = number(env_rank, 0, c.size - 1);
+  c.local_size = number(env_local_size, 1, c.size);
+  c.local_rank = number(env_local_rank, 0, c.local_size - 1);
+  c.rendezvous = required(env_rendezvous);
+  c.job_id = required(env_job_id);
+  c.secret = required(env_secret);
+  c.socket_dir = required(env_socket_dir);
+  c.curve_public = optional(env_curve_public);
+  c.curve_secret = optional(env_curve_secret);
+  if (c.curve_public.empty() != c.curve_secret.empty() || (!c.curve_public.empty() && (c.curve_public.size() != 40 || c.curve_secret.size() != 40)))
+    throw contract_error(std::string("the parrun environment is malformed: ") + env_curve_public + " and " +
+                         env_curve_secret + " must both be 40-character Z85 keys");
+  c.iface = optional(env_iface);
+  c.ports = optional(env_ports);
+  return c;
+}
 
 /// The files rank `rank` may create in PARRUN_SOCKET_DIR (the launcher removes them however the
 /// job ends): its ZeroMQ data socket and its shared-memory listener.

@@ -14,6 +14,7 @@
 #include <zmq.hpp>
 
 #include <parrun/errors.hpp>
+#include <parrun/detail/net.hpp>
 #include <parrun/wire.hpp>
 
 #include <fstream>
@@ -45,25 +46,6 @@ class solo_transport final : public transport {
   }
   void close() noexcept override {}
 };
-
-std::string required(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0')
-    throw usage_error(std::string("the parrun environment is incomplete: ") + name +
-                      " is not set although " + wire::env_rendezvous +
-                      " is; start the program with parrun");
-  return v;
-}
-
-int required_int(const char* name, int lo, int hi) {
-  std::string v = required(name);
-  char* end = nullptr;
-  long x = std::strtol(v.c_str(), &end, 10);
-  if (*end != '\0' || x < lo || x > hi)
-    throw usage_error(std::string("the parrun environment is malformed: ") + name + "='" + v +
-                      "' is not a number in " + std::to_string(lo) + ".." + std::to_string(hi));
-  return static_cast<int>(x);
-}
 
 std::string host_name() {
   char buf[256] = {};
@@ -110,10 +92,10 @@ std::optional<std::string> next_control(zmq::socket_t& control, std::chrono::mil
   return msg.to_string();
 }
 
-// Where this rank receives data: a unix socket inside the job's directory. The directory must be
-// this user's and closed to everyone else (mode 0700), so that no other user can even connect;
-// there is no fallback to the abstract namespace, where any local user could.
-std::string data_endpoint(const job_info& info, const std::string& dir) {
+// A rank's sockets on this host live in the job's directory, which must be this user's and
+// closed to everyone else (mode 0700), so that no other user can even connect; there is no
+// fallback to the abstract namespace, where any local user could.
+void check_socket_dir(const std::string& dir) {
   struct stat st {};
   if (stat(dir.c_str(), &st) != 0)
     throw usage_error(std::string("the parrun environment is malformed: ") + wire::env_socket_dir + "='" + dir +
@@ -122,6 +104,10 @@ std::string data_endpoint(const job_info& info, const std::string& dir) {
     throw usage_error(std::string("the parrun environment is malformed: ") + wire::env_socket_dir + "='" + dir +
                       "' is not a directory of this user closed to everyone else (mode 0700); only "
                       "the job's own ranks may talk to a rank");
+}
+
+// Where this rank receives ZeroMQ data on one host: a unix socket inside that directory.
+std::string data_endpoint(const job_info& info, const std::string& dir) {
   return "ipc://" + wire::zmq_socket_path(dir, info.rank);
 }
 
@@ -198,20 +184,30 @@ const wire::endpoint* find_endpoint(const wire::member& m, const char* lane) {
 }
 
 // Binds this rank's ZeroMQ data socket; its ZAP handler is in place first (zap_handler.hpp).
-zmq::socket_t bind_zmq_data(zmq_context& zmq, const job_info& info, const std::string& secret,
-                            const std::string& endpoint) {
-  zmq.zap = std::make_unique<zap_handler>(zmq.context, secret, info.rank);
+// On one host it is a unix socket in the job's directory; across hosts TCP with CURVE, on the
+// address --iface names or else the one that reaches the launcher (parrun/detail/net.hpp).
+// Returns the socket and the endpoint peers connect to.
+std::pair<zmq::socket_t, std::string> bind_zmq_data(zmq_context& zmq, const job_info& info,
+                                                    const data_credentials& credentials,
+                                                    const wire::contract& contract) {
+  zmq.zap = std::make_unique<zap_handler>(zmq.context, credentials, info.rank);
   zmq::socket_t data_in(zmq.context, zmq::socket_type::pull);
   configure_socket(data_in, 0);
-  configure_data_server(data_in, info.max_part);
+  configure_data_server(data_in, info.max_part, credentials);
   data_in.set(zmq::sockopt::rcvhwm, info.hwm);
+  std::string endpoint = credentials.curve() ? "tcp" : data_endpoint(info, contract.socket_dir);
   try {
-    data_in.bind(endpoint);
-  } catch (const zmq::error_t& e) {
-    throw transport_error("rank " + std::to_string(info.rank) + " could not bind its data endpoint " + endpoint +
-                          ": " + e.what());
+    if (!credentials.curve()) {
+      data_in.bind(endpoint);
+    } else {
+      const std::string address = net::listen_address(contract.iface, net::endpoint_host(contract.rendezvous));
+      endpoint = net::bind_tcp(data_in, address, contract.ports);
+    }
+  } catch (const std::exception& e) {
+    throw transport_error("rank " + std::to_string(info.rank) + " could not bind its data endpoint (" + endpoint +
+                          "): " + e.what());
   }
-  return data_in;
+  return {std::move(data_in), endpoint};
 }
 
 // Says hello and waits for the table, answering the launcher's queries meanwhile.
@@ -273,14 +269,21 @@ joined_job join_job() {
   job_info& info = job.info;
   info.launched = true;
   tune_malloc_for_large_messages();
-  info.size = required_int(wire::env_size, 1, 1 << 24);
-  info.rank = required_int(wire::env_rank, 0, info.size - 1);
-  info.local_size = required_int(wire::env_local_size, 1, info.size);
-  info.local_rank = required_int(wire::env_local_rank, 0, info.local_size - 1);
-  info.job_id = required(wire::env_job_id);
-  const std::string secret = required(wire::env_secret);
-  const std::string dir = required(wire::env_socket_dir);
-  const std::string zmq_endpoint = data_endpoint(info, dir);
+  wire::contract contract;
+  try {
+    contract = wire::read_contract([](const char* name) { return std::getenv(name); });
+  } catch (const wire::contract_error& e) {
+    throw usage_error(e.what());
+  }
+  info.size = contract.size;
+  info.rank = contract.rank;
+  info.local_size = contract.local_size;
+  info.local_rank = contract.local_rank;
+  info.job_id = contract.job_id;
+  const std::string& secret = contract.secret;
+  const std::string& dir = contract.socket_dir;
+  const data_credentials credentials{secret, contract.curve_public, contract.curve_secret};
+  check_socket_dir(dir);
   const double patience = connect_timeout_seconds();
   raise_descriptor_limit();
 
@@ -291,12 +294,18 @@ joined_job join_job() {
   // big jobs.
   auto zmq = std::make_shared<zmq_context>(want_zmq ? info.size + 16 : 16);
   std::optional<zmq::socket_t> data_in;
-  if (want_zmq) data_in = bind_zmq_data(*zmq, info, secret, zmq_endpoint);
+  std::string zmq_endpoint;
+  if (want_zmq) {
+    auto [socket, endpoint] = bind_zmq_data(*zmq, info, credentials, contract);
+    data_in.emplace(std::move(socket));
+    zmq_endpoint = std::move(endpoint);
+  }
   std::unique_ptr<shm_lane> shm;
   if (want_shm) shm = std::make_unique<shm_lane>(dir, info.rank);
 
   zmq::socket_t control(zmq->context, zmq::socket_type::dealer);
   configure_socket(control, 1000);
+  if (credentials.curve()) configure_curve_client(control, credentials.curve_public, credentials.curve_secret);
   try {
     control.connect(rendezvous);
   } catch (const zmq::error_t& e) {
@@ -326,6 +335,7 @@ joined_job join_job() {
   so.direct_bytes = info.direct_bytes;
   so.allow_direct = info.allow_direct;
   so.peers.assign(static_cast<std::size_t>(info.size), false);
+  so.paths.assign(static_cast<std::size_t>(info.size), std::string());
   for (int r = 0; r < info.size; ++r) {
     const wire::member& m = table.ranks[static_cast<std::size_t>(r)];
     info.hosts.push_back(m.host);
@@ -336,7 +346,10 @@ joined_job join_job() {
                                          find_endpoint(m, "shm") != nullptr && want_shm, z != nullptr && want_zmq);
     const bool on_shm = lane == "shm";
     lane_of[static_cast<std::size_t>(r)] = on_shm ? shm_index : zmq_index;
-    if (on_shm) so.peers[static_cast<std::size_t>(r)] = true;
+    if (on_shm) {
+      so.peers[static_cast<std::size_t>(r)] = true;
+      so.paths[static_cast<std::size_t>(r)] = find_endpoint(m, "shm")->address;
+    }
     else zmq_endpoints[static_cast<std::size_t>(r)] = z->address;
   }
   std::vector<std::unique_ptr<lane>> lanes;
@@ -346,7 +359,7 @@ joined_job join_job() {
   }
   if (data_in) {
     lanes.push_back(std::make_unique<zmq_lane>(zmq, std::move(*data_in), std::move(zmq_endpoints), info.rank,
-                                               info.hwm, secret, info.max_part));
+                                               info.hwm, credentials, info.max_part));
   }
   auto ctl = std::make_unique<zmq_control>(zmq, std::move(control));
   zmq.reset();

@@ -21,7 +21,7 @@ using strings = std::vector<std::string>;
 using overrides = std::vector<std::pair<std::string, std::string>>;
 
 contract sample_contract() {
-  return contract{3, 8, 1, 4, "tcp://127.0.0.1:5555", "5ec7e7", "0b1d", "/tmp/parrun-0b1d"};
+  return contract{3, 8, 1, 4, "tcp://127.0.0.1:5555", "5ec7e7", "0b1d", "/tmp/parrun-0b1d", "", "", "", ""};
 }
 
 // The value of NAME in an environment; nullopt when absent. Fails the test when NAME appears

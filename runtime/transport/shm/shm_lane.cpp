@@ -219,7 +219,8 @@ void shm_lane::connect_to(int peer, out_peer& p) {
   }
   p.ring = shm::ring_writer(p.segment, opt_.ring_bytes);
 
-  const std::string path = wire::shm_socket_path(opt_.dir, peer);
+  const auto at = static_cast<std::size_t>(peer);
+  const std::string path = at < opt_.paths.size() && !opt_.paths[at].empty() ? opt_.paths[at] : wire::shm_socket_path(opt_.dir, peer);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), std::min(path.size() + 1, sizeof addr.sun_path - 1));

@@ -36,6 +36,9 @@ struct shm_options {
   std::string secret;                  ///< the job secret
   std::vector<std::int64_t> pids;      ///< every rank's pid, by world rank (from the table)
   std::vector<bool> peers;             ///< which world ranks this lane serves
+  /// Each peer's listening socket, by world rank (from the table): ranks of one machine started
+  /// by different agents live in different directories.
+  std::vector<std::string> paths;
   int my_rank = 0;
   std::uint64_t ring_bytes = 512 * 1024;   ///< data bytes per ring (power of two)
   std::size_t direct_bytes = 1024 * 1024;  ///< payloads from this size go by cross-memory attach

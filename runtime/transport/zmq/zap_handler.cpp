@@ -54,21 +54,47 @@ zap_verdict judge_zap_request(const std::string& address, const std::string& mec
   return {true, ""};
 }
 
-void configure_data_server(zmq::socket_t& s, std::size_t max_part) {
-  s.set(zmq::sockopt::plain_server, 1);
+zap_verdict judge_curve_request(const std::string& mechanism, const std::string& client_key,
+                                const std::string& job_public) {
+  if (mechanism != "CURVE") return {false, "it did not authenticate (mechanism " + mechanism + ")"};
+  std::string expected(32, '\0');
+  if (job_public.size() != 40 ||
+      zmq_z85_decode(reinterpret_cast<std::uint8_t*>(expected.data()), job_public.c_str()) == nullptr)
+    return {false, "this rank has no valid job key"};
+  if (client_key.size() != 32 || !same_secret(client_key, expected)) return {false, "it does not hold the job's key"};
+  return {true, ""};
+}
+
+void configure_curve_client(zmq::socket_t& s, const std::string& curve_public, const std::string& curve_secret) {
+  s.set(zmq::sockopt::curve_serverkey, curve_public);
+  s.set(zmq::sockopt::curve_publickey, curve_public);
+  s.set(zmq::sockopt::curve_secretkey, curve_secret);
+}
+
+void configure_data_server(zmq::socket_t& s, std::size_t max_part, const data_credentials& c) {
+  if (c.curve()) {
+    s.set(zmq::sockopt::curve_server, 1);
+    s.set(zmq::sockopt::curve_secretkey, c.curve_secret);
+  } else {
+    s.set(zmq::sockopt::plain_server, 1);
+  }
   s.set(zmq::sockopt::zap_domain, zap_domain);
   s.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(max_part));
   s.set(zmq::sockopt::handshake_ivl, handshake_ms);
 }
 
-void configure_data_client(zmq::socket_t& s, const std::string& secret) {
-  s.set(zmq::sockopt::plain_username, "parrun");
-  s.set(zmq::sockopt::plain_password, secret);
+void configure_data_client(zmq::socket_t& s, const data_credentials& c) {
+  if (c.curve()) {
+    configure_curve_client(s, c.curve_public, c.curve_secret);
+  } else {
+    s.set(zmq::sockopt::plain_username, "parrun");
+    s.set(zmq::sockopt::plain_password, c.secret);
+  }
   s.set(zmq::sockopt::handshake_ivl, handshake_ms);
 }
 
-zap_handler::zap_handler(zmq::context_t& context, std::string secret, int my_rank)
-    : context_(context.handle()), secret_(std::move(secret)), my_rank_(my_rank), my_uid_(static_cast<unsigned>(getuid())) {
+zap_handler::zap_handler(zmq::context_t& context, data_credentials credentials, int my_rank)
+    : context_(context.handle()), credentials_(std::move(credentials)), my_rank_(my_rank), my_uid_(static_cast<unsigned>(getuid())) {
   zmq::socket_t socket(context, zmq::socket_type::rep);
   socket.set(zmq::sockopt::linger, 0);
   socket.bind(zap_endpoint);  // bound before the thread starts: no data socket is ever unguarded
@@ -83,9 +109,9 @@ zap_handler::~zap_handler() {
 void zap_handler::warn(const std::string& address, const std::string& why) {
   if (const char* tail = warning_tail(++refused_))
     std::fprintf(stderr,
-                 "parrun: rank %d: warning: refused a connection from pid %s: %s; only the job's "
+                 "parrun: rank %d: warning: refused a connection from %s: %s; only the job's "
                  "own ranks may send to it%s\n",
-                 my_rank_, peer_pid(address).c_str(), why.c_str(), tail);
+                 my_rank_, (credentials_.curve() ? address : "pid " + peer_pid(address)).c_str(), why.c_str(), tail);
 }
 
 void zap_handler::serve(zmq::socket_t socket) {
@@ -103,8 +129,11 @@ void zap_handler::serve(zmq::socket_t socket) {
     // RFC 27: version, request id, domain, address, identity, mechanism, credentials...
     auto part = [&](std::size_t i) { return i < request.size() ? request[i].to_string() : std::string(); };
     const std::string mechanism = part(5);
-    const zap_verdict v = judge_zap_request(part(3), mechanism, mechanism == "PLAIN" ? part(7) : "",
-                                            secret_, my_uid_);
+    // PLAIN's credentials are username, password; CURVE's the client's public key.
+    const zap_verdict v =
+        credentials_.curve()
+            ? judge_curve_request(mechanism, part(6), credentials_.curve_public)
+            : judge_zap_request(part(3), mechanism, mechanism == "PLAIN" ? part(7) : "", credentials_.secret, my_uid_);
     if (!v.accepted) warn(part(3), v.why);
     const std::string replies[] = {"1.0", part(1), v.accepted ? "200" : "400",
                                    v.accepted ? "OK" : v.why, v.accepted ? "parrun" : "", ""};

@@ -23,14 +23,14 @@ constexpr int drain_batch = 128;
 }  // namespace
 
 zmq_lane::zmq_lane(std::shared_ptr<zmq_context> context, zmq::socket_t data_in,
-                   std::vector<std::string> endpoints, int my_rank, int hwm, std::string secret,
+                   std::vector<std::string> endpoints, int my_rank, int hwm, data_credentials credentials,
                    std::size_t max_part)
     : context_(std::move(context)),
       data_in_(std::move(data_in)),
       peers_(endpoints.size()),
       my_rank_(my_rank),
       hwm_(hwm),
-      secret_(std::move(secret)),
+      credentials_(std::move(credentials)),
       max_part_(max_part) {
   for (std::size_t r = 0; r < endpoints.size(); ++r) peers_[r].endpoint = std::move(endpoints[r]);
 }
@@ -80,7 +80,7 @@ bool zmq_lane::try_send(peer& p, const envelope& env, owned_bytes& body) {
   if (!p.out) {
     p.out.emplace(context_->context, zmq::socket_type::push);
     configure_socket(*p.out, 2000);
-    configure_data_client(*p.out, secret_);
+    configure_data_client(*p.out, credentials_);
     p.out->set(zmq::sockopt::sndhwm, hwm_);
     p.out->connect(p.endpoint);
   }

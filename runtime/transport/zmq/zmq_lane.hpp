@@ -30,13 +30,13 @@ class zmq_lane final : public lane {
   /// `data_in` is this rank's bound PULL socket (its context's ZAP handler judges every peer
   /// that connects), `endpoints` every rank's data endpoint by world rank (empty for peers on
   /// other lanes), `hwm` the high-water mark of each PUSH socket (messages queued per peer
-  /// before it pushes back), `secret` what this rank presents to its peers, `max_part` the
+  /// before it pushes back), `credentials` what this rank presents to its peers, `max_part` the
   /// largest payload part.
   zmq_lane(std::shared_ptr<zmq_context> context, zmq::socket_t data_in, std::vector<std::string> endpoints,
-           int my_rank, int hwm, std::string secret, std::size_t max_part);
+           int my_rank, int hwm, data_credentials credentials, std::size_t max_part);
   ~zmq_lane() override;
 
-  const char* name() const noexcept override { return "zmq"; }
+  const char* name() const noexcept override { return credentials_.curve() ? "tcp" : "zmq"; }
   std::uint64_t post(int peer, const envelope& env, owned_bytes&& body) override;
   bool taken(int peer, std::uint64_t ticket) const override;
   std::size_t drain(frame_sink& sink) override;
@@ -69,7 +69,7 @@ class zmq_lane final : public lane {
   std::vector<int> backlogged_;  // peers with a non-empty backlog
   int my_rank_;
   int hwm_;
-  std::string secret_;
+  data_credentials credentials_;
   std::size_t max_part_;
   unsigned long malformed_ = 0;
   bool closed_ = false;
