@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(g++ cmake make pkg-config libzmq3-dev cppzmq-dev libcereal-dev
           libboost-program-options-dev libgtest-dev iproute2 procps
-          clang libclang-rt-14-dev)  # clang: the libFuzzer targets (tools/fuzz.sh)
+          libpmix-dev clang libclang-rt-14-dev)  # pmix: srun direct launch; clang: the libFuzzer targets (tools/fuzz.sh)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -248,47 +248,53 @@ wire::table wait_for_table(zmq::socket_t& control, const job_info& info, const w
 
 }  // namespace
 
-joined_job join_job() {
-  joined_job job;
-  job.info.host = host_name();
-  job.info.hwm = optional_int("PARRUN_HWM", 1000, 0, 1'000'000);
-  job.info.spin_us = optional_int("PARRUN_SPIN_US", -1, 0, 1'000'000);
-  job.info.max_part = static_cast<std::size_t>(
-      optional_int("PARRUN_PART_BYTES", static_cast<int>(job.info.max_part), 4096, 1 << 30));
-  job.info.transport = transport_choice();
-  job.info.ring_bytes = ring_bytes_setting();
-  job.info.direct_bytes = static_cast<std::size_t>(optional_int("PARRUN_SHM_DIRECT_BYTES", static_cast<int>(job_info{}.direct_bytes), 0, 1 << 30));
-  job.info.allow_direct = optional_int("PARRUN_SHM_DIRECT", 1, 0, 1) == 1;
-  const char* rendezvous = std::getenv(wire::env_rendezvous);
-  if (rendezvous == nullptr || *rendezvous == '\0') {
-    job.link = std::make_unique<solo_transport>();
-    job.info.hosts = {job.info.host};
-    return job;
-  }
+namespace {
 
-  job_info& info = job.info;
-  info.launched = true;
-  tune_malloc_for_large_messages();
-  wire::contract contract;
-  try {
-    contract = wire::read_contract([](const char* name) { return std::getenv(name); });
-  } catch (const wire::contract_error& e) {
-    throw usage_error(e.what());
-  }
-  info.size = contract.size;
-  info.rank = contract.rank;
-  info.local_size = contract.local_size;
-  info.local_rank = contract.local_rank;
-  info.job_id = contract.job_id;
+// Tunables every rank reads, launched or not (README, "The environment contract").
+job_info read_settings() {
+  job_info info;
+  info.host = host_name();
+  info.hwm = optional_int("PARRUN_HWM", 1000, 0, 1'000'000);
+  info.spin_us = optional_int("PARRUN_SPIN_US", -1, 0, 1'000'000);
+  info.max_part = static_cast<std::size_t>(
+      optional_int("PARRUN_PART_BYTES", static_cast<int>(info.max_part), 4096, 1 << 30));
+  info.transport = transport_choice();
+  info.ring_bytes = ring_bytes_setting();
+  info.direct_bytes = static_cast<std::size_t>(optional_int("PARRUN_SHM_DIRECT_BYTES", static_cast<int>(job_info{}.direct_bytes), 0, 1 << 30));
+  info.allow_direct = optional_int("PARRUN_SHM_DIRECT", 1, 0, 1) == 1;
+  return info;
+}
+
+// The launcher's way of learning the table: say hello on the control socket, wait for it.
+membership_exchange launcher_exchange(const wire::contract& contract, double patience) {
+  return [contract, patience](job_info& info, const wire::hello& hello, std::shared_ptr<zmq_context> zmq) {
+    zmq::socket_t control(zmq->context, zmq::socket_type::dealer);
+    configure_socket(control, 1000);
+    if (!contract.curve_public.empty()) configure_curve_client(control, contract.curve_public, contract.curve_secret);
+    try {
+      control.connect(contract.rendezvous);
+    } catch (const zmq::error_t& e) {
+      throw transport_error("rank " + std::to_string(info.rank) + " could not connect to the launcher at " +
+                            contract.rendezvous + ": " + e.what());
+    }
+    wire::table table = wait_for_table(control, info, hello, contract.rendezvous.c_str(), patience);
+    return exchanged{std::move(table), std::make_unique<zmq_control>(std::move(zmq), std::move(control))};
+  };
+}
+
+}  // namespace
+
+joined_job join_members(job_info info, const wire::contract& contract, bool may_span_hosts,
+                        const membership_exchange& exchange) {
+  joined_job job;
   const std::string& secret = contract.secret;
   const std::string& dir = contract.socket_dir;
   const data_credentials credentials{secret, contract.curve_public, contract.curve_secret};
   check_socket_dir(dir);
-  const double patience = connect_timeout_seconds();
   raise_descriptor_limit();
 
   // Every rank on this host: ZeroMQ carries no data unless it is forced.
-  const bool want_zmq = info.transport == "zmq" || (info.transport == "auto" && info.local_size < info.size);
+  const bool want_zmq = info.transport == "zmq" || (info.transport == "auto" && may_span_hosts);
   const bool want_shm = info.transport != "zmq";
   // One socket per peer it sends to, plus its own: ZeroMQ's default cap (1023) is too few for
   // big jobs.
@@ -303,15 +309,6 @@ joined_job join_job() {
   std::unique_ptr<shm_lane> shm;
   if (want_shm) shm = std::make_unique<shm_lane>(dir, info.rank);
 
-  zmq::socket_t control(zmq->context, zmq::socket_type::dealer);
-  configure_socket(control, 1000);
-  if (credentials.curve()) configure_curve_client(control, credentials.curve_public, credentials.curve_secret);
-  try {
-    control.connect(rendezvous);
-  } catch (const zmq::error_t& e) {
-    throw transport_error("rank " + std::to_string(info.rank) + " could not connect to the launcher at " +
-                          std::string(rendezvous) + ": " + e.what());
-  }
   wire::hello hello;
   hello.secret = secret;
   hello.rank = info.rank;
@@ -320,8 +317,8 @@ joined_job join_job() {
   hello.self.pid = static_cast<std::int64_t>(getpid());
   if (want_zmq) hello.self.endpoints.push_back({"zmq", zmq_endpoint});
   if (want_shm) hello.self.endpoints.push_back({"shm", wire::shm_socket_path(dir, info.rank)});
-  wire::table table = wait_for_table(control, info, hello, rendezvous, patience);
-
+  exchanged ex = exchange(info, hello, zmq);
+  wire::table& table = ex.table;
   // Exactly one lane per peer, for the whole job. The lanes sit in this order: shm, then zmq.
   const int shm_index = want_shm ? 0 : -1;
   const int zmq_index = want_zmq ? (want_shm ? 1 : 0) : -1;
@@ -361,11 +358,40 @@ joined_job join_job() {
     lanes.push_back(std::make_unique<zmq_lane>(zmq, std::move(*data_in), std::move(zmq_endpoints), info.rank,
                                                info.hwm, credentials, info.max_part));
   }
-  auto ctl = std::make_unique<zmq_control>(zmq, std::move(control));
   zmq.reset();
-  job.link = std::make_unique<router>(std::move(lanes), std::move(lane_of), ctl.get());
-  job.control = std::move(ctl);
+  job.link = std::make_unique<router>(std::move(lanes), std::move(lane_of), ex.control.get());
+  job.control = std::move(ex.control);
+  job.info = std::move(info);
   return job;
+}
+
+
+joined_job join_job() {
+  job_info info = read_settings();
+  const char* rendezvous = std::getenv(wire::env_rendezvous);
+  if (rendezvous == nullptr || *rendezvous == '\0') {
+    if (started_by_pmix()) return join_through_pmix(std::move(info));
+    joined_job job;
+    job.link = std::make_unique<solo_transport>();
+    info.hosts = {info.host};
+    job.info = std::move(info);
+    return job;
+  }
+  info.launched = true;
+  tune_malloc_for_large_messages();
+  wire::contract contract;
+  try {
+    contract = wire::read_contract([](const char* name) { return std::getenv(name); });
+  } catch (const wire::contract_error& e) {
+    throw usage_error(e.what());
+  }
+  info.size = contract.size;
+  info.rank = contract.rank;
+  info.local_size = contract.local_size;
+  info.local_rank = contract.local_rank;
+  info.job_id = contract.job_id;
+  const bool spans = info.local_size < info.size;
+  return join_members(std::move(info), contract, spans, launcher_exchange(contract, connect_timeout_seconds()));
 }
 
 }  // namespace parrun::detail

@@ -5,9 +5,12 @@
 // the table of every rank's; then it gives each peer exactly one lane and the ranks talk
 // directly. Without the contract the program is a singleton, rank 0 of 1. With the contract but
 // no launcher answering, joining fails loudly.
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <parrun/wire.hpp>
 
 #include "transport/transport.hpp"
 
@@ -55,6 +58,30 @@ std::string choose_lane(const std::string& forced, const std::string& my_host_id
 
 /// This machine and network namespace, so that ranks that can share memory recognise each other.
 std::string this_host_id();
+
+/// What a way of starting the job tells a rank once it presented itself (`hello`): every rank's
+/// endpoints, and the channel to whatever watches over the job.
+struct exchanged {
+  wire::table table;
+  std::unique_ptr<control_channel> control;
+};
+struct zmq_context;
+/// The launcher (hello on its control socket) or PMIx (put, commit, fence). It may fill in
+/// `info`'s local rank and size from the table.
+using membership_exchange =
+    std::function<exchanged(job_info& info, const wire::hello& hello, std::shared_ptr<zmq_context> zmq)>;
+
+/// Binds this rank's lanes, presents it through `exchange`, and gives each peer its lane.
+/// `may_span_hosts`: some rank may be on another host (then ZeroMQ, over TCP with CURVE when
+/// the contract has keys, is bound too).
+joined_job join_members(job_info info, const wire::contract& contract, bool may_span_hosts,
+                        const membership_exchange& exchange);
+
+/// Whether a PMIx server started this process (srun --mpi=pmix): PMIX_RANK and PMIX_NAMESPACE.
+bool started_by_pmix();
+/// Joins the job through PMIx (pmix_join.cpp); a usage_error naming the missing feature when
+/// parrun was built without PMIx.
+joined_job join_through_pmix(job_info info);
 
 /// Joins the job described by the environment. Throws usage_error for a malformed contract,
 /// transport_error when the launcher does not answer.
