@@ -4,7 +4,8 @@
 set -euo pipefail
 packages=(g++ cmake make pkg-config libzmq3-dev cppzmq-dev libcereal-dev
           libboost-program-options-dev libgtest-dev iproute2 procps
-          libpmix-dev clang libclang-rt-14-dev)  # pmix: srun direct launch; clang: the libFuzzer targets (tools/fuzz.sh)
+          libpmix-dev clang libclang-rt-14-dev  # pmix: srun direct launch; clang: the libFuzzer targets (tools/fuzz.sh)
+          openssh-server slurmctld slurmd slurm-client munge iptables)  # tests/cluster (several hosts)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <parrun/detail/net.hpp>
+#include <zmq.h>
 #include <sys/resource.h>
 
 #include <parrun/detail/codec.hpp>
@@ -220,6 +222,44 @@ TEST(zap, only_the_same_user_knowing_the_secret_is_accepted) {
   EXPECT_FALSE(judge_zap_request(":1000:1000:42", "NULL", "", "s3cret", 1000).accepted);
   EXPECT_FALSE(judge_zap_request("127.0.0.1", "PLAIN", "s3cret", "s3cret", 1000).accepted) << "no credentials";
   EXPECT_FALSE(judge_zap_request("", "PLAIN", "s3cret", "s3cret", 1000).accepted);
+}
+
+TEST(zap, across_hosts_only_a_client_holding_the_job_key_is_accepted) {
+  char pub[41] = {}, sec[41] = {}, other_pub[41] = {}, other_sec[41] = {};
+  ASSERT_EQ(zmq_curve_keypair(pub, sec), 0);
+  ASSERT_EQ(zmq_curve_keypair(other_pub, other_sec), 0);
+  auto binary = [](const char* z85) {
+    std::string key(32, '\0');
+    zmq_z85_decode(reinterpret_cast<std::uint8_t*>(key.data()), z85);
+    return key;
+  };
+  EXPECT_TRUE(judge_curve_request("CURVE", binary(pub), pub).accepted);
+  const zap_verdict stranger = judge_curve_request("CURVE", binary(other_pub), pub);
+  EXPECT_FALSE(stranger.accepted);
+  EXPECT_NE(stranger.why.find("key"), std::string::npos) << stranger.why;
+  EXPECT_FALSE(judge_curve_request("NULL", "", pub).accepted);
+  EXPECT_FALSE(judge_curve_request("PLAIN", binary(pub), pub).accepted);
+  EXPECT_FALSE(judge_curve_request("CURVE", binary(pub).substr(0, 31), pub).accepted) << "a short key";
+  EXPECT_FALSE(judge_curve_request("CURVE", binary(pub), "not a key").accepted);
+}
+
+TEST(net, port_ranges_cidr_blocks_and_endpoints) {
+  namespace net = parrun::detail::net;
+  EXPECT_EQ(net::parse_port_range("5000-5010").first, 5000);
+  EXPECT_EQ(net::parse_port_range("5000-5010").last, 5010);
+  EXPECT_EQ(net::parse_port_range("7").last, 7);
+  for (const char* bad : {"", "-", "a-b", "5-4", "0-10", "1-70000", "1--2", " 5"})
+    EXPECT_THROW(net::parse_port_range(bad), std::invalid_argument) << bad;
+  EXPECT_TRUE(net::in_cidr("10.77.0.12", "10.77.0.0/24"));
+  EXPECT_FALSE(net::in_cidr("10.78.0.12", "10.77.0.0/24"));
+  EXPECT_TRUE(net::in_cidr("192.168.1.1", "0.0.0.0/0"));
+  EXPECT_FALSE(net::in_cidr("10.77.0.12", "10.77.0.0/33"));
+  EXPECT_FALSE(net::in_cidr("10.77.0.12", "eth0"));
+  EXPECT_EQ(net::endpoint_host("tcp://10.1.2.3:4567"), "10.1.2.3");
+  EXPECT_EQ(net::interface_address("lo"), "127.0.0.1");
+  EXPECT_EQ(net::interface_address("127.0.0.0/8"), "127.0.0.1");
+  EXPECT_THROW(net::interface_address("nosuchif0"), std::runtime_error);
+  EXPECT_EQ(net::source_address_towards("127.0.0.1"), "127.0.0.1");
 }
 
 }  // namespace
