@@ -21,6 +21,13 @@
 # Layout: bridge prbr0 = 10.77.0.1/24 (name "prhead"); host hI = namespace hI, eth0 =
 # 10.77.0.(10+I)/24, root-side veth prv-hI, lo up, no default route (nothing leaves the machine).
 # /etc/hosts gets "10.77.0.1 prhead" and "10.77.0.(10+I) hI" between "# parrun-cluster begin/end".
+# --ssh: sshd on every hI (hostname hI) and one on prhead (10.77.0.1, root net namespace, hostname
+# prhead); `$STATE/ssh hI CMD` works as root with a generated key.  --slurm: munged + slurmctld on
+# the head (slurmctld as hostname prhead), slurmd on every hI; partition "debug" = h[1-N], 8 CPUs
+# per node.  Only one cluster per machine (bridge, names, /etc/hosts are global): `up` with another
+# PARRUN_CLUSTER_DIR first takes down the one that is up (/run/parrun-cluster.active).
+# `down` kills everything inside the namespaces, our daemons, and head-side clients of this
+# cluster (ssh -F $STATE/ssh_config; srun/salloc/sbatch... with our SLURM_CONF, and their children).
 #
 # State in ${PARRUN_CLUSTER_DIR:-/tmp/parrun-cluster} (absolute path, no spaces):
 #   env          `source` it: PARRUN_CLUSTER_DIR, PARRUN_CLUSTER_HOSTS, PARRUN_CLUSTER_N,
@@ -29,7 +36,8 @@
 #   ssh_config, known_hosts, sshd/ (keys, per-host sshd_config), slurm/ (slurm.conf, logs, spool),
 #   munge/ (key, socket), pids/*.pid, log/*.out (daemons' stdout/stderr)
 # Knobs: PARRUN_CLUSTER_TIMEOUT (s, default 20) bounds every wait; PARRUN_CLUSTER_KEEP_ON_FAILURE=1
-# keeps a half-built cluster for inspection; PARRUN_CLUSTER_SLURMCTLD_PORT / _SLURMD_PORT
+# keeps a half-built cluster for inspection; PARRUN_CLUSTER_DEBUG=1 prints timestamped phases;
+# PARRUN_CLUSTER_SLURMCTLD_PORT / _SLURMD_PORT
 # (default 16817 / 16818).
 #
 # Pitfalls found while building this (keep in mind when changing it):
@@ -67,6 +75,17 @@
 #   FORWARD chain.  If INPUT/FORWARD are not plain ACCEPT, `up` inserts tagged ACCEPT rules for
 #   prbr0 (removed by `down`).
 # - /etc/hosts may be a bind mount (containers): it is rewritten in place, never replaced by mv.
+# - Debian's slurm daemons are /usr/sbin/slurm{ctld,d,stepd}-wlm behind alternatives: match
+#   /proc/PID/exe with that in mind.  slurmctld forks "slurmctld: slurmscriptd" whose command line
+#   does not name the state dir; it is found as a descendant.
+# - srun needs two SIGTERMs, salloc ignores SIGTERM, slurmstepd is slow on SIGTERM: `down` SIGKILLs
+#   those at once (a graceful scancel first costs KillWait + seconds).  srun/salloc left running
+#   after their slurmctld vanished would otherwise retry for minutes.
+# - munged logs "Unauthorized credential for client UID=0 GID=0" once per node per step: harmless
+#   noise of Slurm's UID-restricted credentials when everything runs as root (dun/munge#120).
+# - `source env` in bash searches PATH first (finds /usr/bin/env!): use `source "$STATE/env"`.
+# - sinfo/srun against a dead or wedged controller hang for MessageTimeout: every client call
+#   here is under `timeout`.
 
 set -uo pipefail
 umask 022
@@ -85,6 +104,7 @@ MARK_BEGIN='# parrun-cluster begin'
 MARK_END='# parrun-cluster end'
 IPT_TAG=parrun-cluster
 LOCK=/run/parrun-cluster.lock
+ACTIVE=/run/parrun-cluster.active  # state dir of the cluster that is up (bridge etc. are global)
 SBIN=/usr/sbin
 MAX_HOSTS=200
 
@@ -110,7 +130,7 @@ ip_of() { echo "$NET.$((10 + $1))"; }
 
 show_logs() {
 	local f
-	for f in "$STATE"/log/*.out "$STATE"/log/*.log "$STATE"/munge/munged.log; do
+	for f in "$STATE"/log/*.out "$STATE"/log/*.log; do
 		[[ -s $f ]] || continue
 		say "---- last lines of $f ----"
 		tail -n 15 "$f" >&2
@@ -263,16 +283,24 @@ do_down() {
 	for ns in $nss; do
 		for p in $(ip netns pids "$ns" 2>/dev/null); do pids+=("$p"); done
 	done
-	# 2. daemons in the root namespace (munged, slurmctld) from pid files
-	for f in "$STATE"/pids/*.pid; do
-		[[ -f $f ]] || continue
-		p=$(cat "$f")
-		[[ $p =~ ^[0-9]+$ ]] && alive "$p" && ours "$p" && pids+=("$p")
-	done
-	# 3. the rest on the head (see scan_head), and everything below what we found
-	local anc
+	# The network is global, so `up` with another PARRUN_CLUSTER_DIR must also take down the
+	# cluster that is up (recorded in $ACTIVE): clean both state dirs.
+	local dirs=("$STATE") d anc
+	d=$(cat "$ACTIVE" 2>/dev/null)
+	[[ -n $d && $d != "$STATE" && -f $d/.parrun-cluster ]] && dirs+=("$d")
 	anc=$(ancestors)
-	for p in $(scan_head "$anc"); do pids+=("$p"); done
+	for d in "${dirs[@]}"; do
+		local STATE=$d  # dynamic scope: ours/scan_head look at this dir
+		# 2. daemons in the root namespace (munged, slurmctld) from pid files
+		for f in "$STATE"/pids/*.pid; do
+			[[ -f $f ]] || continue
+			p=$(cat "$f")
+			[[ $p =~ ^[0-9]+$ ]] && alive "$p" && ours "$p" && pids+=("$p")
+		done
+		# 3. the rest on the head (see scan_head)
+		for p in $(scan_head "$anc"); do pids+=("$p"); done
+	done
+	# ... and everything below what we found
 	((${#pids[@]})) && for p in $(descendants "$anc" "${pids[@]}"); do pids+=("$p"); done
 	if ((${#pids[@]})); then
 		mapfile -t pids < <(printf '%s\n' "${pids[@]}" | sort -un)
@@ -308,16 +336,22 @@ do_down() {
 				done
 		done
 	fi
-	# 7. state dir (only if it is ours)
-	if [[ -d $STATE ]]; then
-		if [[ -f $STATE/.parrun-cluster ]]; then
-			rm -rf -- "$STATE"
-		elif [[ -n $(ls -A "$STATE" 2>/dev/null) ]]; then
-			say "warning: $STATE is not a parrun cluster state dir; left alone"
-		else
-			rmdir -- "$STATE" 2>/dev/null
+	# 7. state dirs (only if they are ours)
+	for d in "${dirs[@]}"; do
+		if [[ -f $d/.parrun-cluster ]]; then
+			# a test may have left a mount under the state dir (rm -rf would empty it, then fail)
+			local mnt
+			for mnt in $(awk -v d="$d/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+				umount -l "$mnt" 2>/dev/null || say "warning: cannot unmount $mnt"
+			done
+			rm -rf -- "$d"
+		elif [[ -d $d && -n $(ls -A "$d" 2>/dev/null) ]]; then
+			say "warning: $d is not a parrun cluster state dir; left alone"
+		elif [[ -d $d ]]; then
+			rmdir -- "$d" 2>/dev/null
 		fi
-	fi
+	done
+	rm -f "$ACTIVE"
 	return 0
 }
 
@@ -380,17 +414,20 @@ ssh_up() {  # ssh_up N
 	cp "$S/client_key.pub" "$S/authorized_keys"
 	printf '# trivial .bashrc for parrun cluster hosts (bind-mounted over /root/.bashrc)\n' >"$S/bashrc"
 	: >"$STATE/known_hosts"
-	pats="$HEAD_NAME $HEAD_IP"
-	for ((i = 1; i <= n; i++)); do
-		h=h$i
+	pats=""
+	# i = 0: an sshd on the head too (root net namespace, hostname prhead), for tests that
+	# launch "remotely" on the head node
+	local addr ns
+	for ((i = 0; i <= n; i++)); do
+		if ((i == 0)); then h=$HEAD_NAME addr=$HEAD_IP ns=-; else h=h$i addr=$(ip_of "$i") ns=h$i; fi
 		d=$S/$h
 		mkdir -p "$d"
 		ssh-keygen -q -t ed25519 -N '' -C "$h" -f "$d/host_key" || die "ssh-keygen (host $h) failed"
 		read -r key < <(cut -d' ' -f1,2 "$d/host_key.pub")
-		echo "$h,$(ip_of "$i") $key" >>"$STATE/known_hosts"
-		pats+=" $h $(ip_of "$i")"
+		echo "$h,$addr $key" >>"$STATE/known_hosts"
+		pats+="${pats:+ }$h $addr"
 		cat >"$d/sshd_config" <<-EOF
-			ListenAddress $(ip_of "$i")
+			ListenAddress $addr
 			Port 22
 			HostKey $d/host_key
 			PidFile $STATE/pids/sshd-$h.sshd-pid
@@ -414,7 +451,7 @@ ssh_up() {  # ssh_up N
 		"$SBIN/sshd" -t -f "$d/sshd_config" || die "sshd rejects $d/sshd_config"
 		local prelude=true
 		[[ -f /root/.bashrc ]] && prelude="mount --bind '$S/bashrc' /root/.bashrc"
-		spawn "sshd-$h" "$h" "$h" "$prelude" "$SBIN/sshd" -D -f "$d/sshd_config" -E "$STATE/log/sshd-$h.log"
+		spawn "sshd-$h" "$ns" "$h" "$prelude" "$SBIN/sshd" -D -f "$d/sshd_config" -E "$STATE/log/sshd-$h.log"
 	done
 	cat >"$STATE/ssh_config" <<-EOF
 		# generated by tests/cluster/cluster.sh; use via $STATE/ssh
@@ -434,20 +471,21 @@ ssh_up() {  # ssh_up N
 }
 
 ssh_wait() {  # ssh_wait N
-	local n=$1 i deadline jobs=() bad=()
+	local n=$1 i h deadline jobs=() names=() bad=()
 	deadline=$(($(date +%s) + TIMEOUT))
-	for ((i = 1; i <= n; i++)); do
+	for ((i = 0; i <= n; i++)); do
+		((i == 0)) && h=$HEAD_NAME || h=h$i
 		(
 			while :; do
-				out=$(timeout 5 "$STATE/ssh" -o ConnectTimeout=2 "h$i" hostname 2>&1) && [[ $out == "h$i" ]] && exit 0
-				alive "$(pid_of "sshd-h$i")" || { echo "sshd on h$i died" >&2; exit 2; }
-				(($(date +%s) >= deadline)) && { echo "ssh h$i: no success within ${TIMEOUT}s (last: $out)" >&2; exit 1; }
+				out=$(timeout 5 "$STATE/ssh" -o ConnectTimeout=2 "$h" hostname 2>&1) && [[ $out == "$h" ]] && exit 0
+				alive "$(pid_of "sshd-$h")" || { say "sshd on $h died (see $STATE/log/sshd-$h.*)"; exit 2; }
+				(($(date +%s) >= deadline)) && { say "ssh $h: no success within ${TIMEOUT}s (last: $out)"; exit 1; }
 				sleep 0.1
 			done
 		) 9>&- &
-		jobs+=($!)
+		jobs+=($!) names+=("$h")
 	done
-	for ((i = 0; i < ${#jobs[@]}; i++)); do wait "${jobs[i]}" || bad+=("h$((i + 1))"); done
+	for ((i = 0; i < ${#jobs[@]}; i++)); do wait "${jobs[i]}" || bad+=("${names[i]}"); done
 	((${#bad[@]} == 0)) || die "ssh not working on: ${bad[*]}"
 }
 
@@ -522,12 +560,12 @@ slurm_up() {  # slurm_up N
 slurm_wait() {  # slurm_wait N : until sinfo shows N idle nodes
 	local n=$1 i out idle deadline=$(($(date +%s) + TIMEOUT))
 	while :; do
-		out=$(timeout 5 sinfo -h -N -o '%N %T' 2>&1)
+		for p in munged slurmctld $(for ((i = 1; i <= n; i++)); do echo "slurmd-h$i"; done); do
+			alive "$(pid_of "$p")" || die "$p died (see $STATE/log/$p.out)"
+		done
+		out=$(timeout 3 sinfo -h -N -o '%N %T' 2>&1)
 		idle=$(awk '$2 == "idle"' <<<"$out" | sort -u | wc -l)
 		((idle == n)) && return 0
-		for p in slurmctld $(for ((i = 1; i <= n; i++)); do echo "slurmd-h$i"; done); do
-			alive "$(pid_of "$p")" || die "$p died"
-		done
 		(($(date +%s) >= deadline)) && die "sinfo: $idle of $n nodes idle after ${TIMEOUT}s: $(echo $out)"
 		sleep 0.1
 	done
@@ -563,22 +601,33 @@ cmd_up() {
 	preflight
 	((ssh)) && need_bins --ssh "$SBIN/sshd" ssh ssh-keygen
 	((slurm)) && need_bins --slurm "$SBIN/munged" "$SBIN/mungekey" munge unmunge "$SBIN/slurmctld" "$SBIN/slurmd" srun sinfo
+	[[ $CTLD_PORT =~ ^[0-9]+$ && $SLURMD_PORT =~ ^[0-9]+$ ]] && ((CTLD_PORT < 65536 && SLURMD_PORT < 65536)) ||
+		die "bad PARRUN_CLUSTER_SLURMCTLD_PORT/_SLURMD_PORT"
+	[[ $TIMEOUT =~ ^[0-9]+$ ]] || die "PARRUN_CLUSTER_TIMEOUT must be whole seconds"
+	if [[ -e $STATE && ! -f $STATE/.parrun-cluster && -n $(ls -A "$STATE" 2>/dev/null) ]]; then
+		die "$STATE exists and is not a cluster state dir; remove it or set PARRUN_CLUSTER_DIR"
+	fi
 	take_lock
 	t0=$(now)
 	do_down
-	if [[ -e $STATE ]]; then die "$STATE exists and is not ours; remove it or set PARRUN_CLUSTER_DIR"; fi
+	[[ -e $STATE ]] && rmdir -- "$STATE" 2>/dev/null
+	[[ -e $STATE ]] && die "cannot clear $STATE"
 	UP_IN_PROGRESS=1
 	mkdir -p "$STATE"/{pids,log} || die "cannot create $STATE"
 	chmod 755 "$STATE"
 	: >"$STATE/.parrun-cluster"
+	echo "$STATE" >"$ACTIVE"
 	echo "$n" >"$STATE/nhosts"
+	dbg "up: state dir ready"
 	net_up "$n"
+	dbg "up: network ready"
 	hosts_add "$n" || die "cannot edit /etc/hosts"
 	((ssh)) && ssh_up "$n"
 	((slurm)) && slurm_up "$n"
 	write_env "$n" "$ssh" "$slurm"
-	((ssh)) && ssh_wait "$n"
-	((slurm)) && slurm_wait "$n"
+	dbg "up: daemons started"
+	((ssh)) && ssh_wait "$n" && dbg "up: ssh works on all hosts"
+	((slurm)) && slurm_wait "$n" && dbg "up: all slurm nodes idle"
 	UP_IN_PROGRESS=0
 	say "up: $n hosts$( ((ssh)) && echo ', sshd')$( ((slurm)) && echo ', slurm') in $(elapsed "$t0") s; source $STATE/env"
 }
@@ -628,6 +677,8 @@ cmd_check() {
 			out=$(timeout 10 "$STATE/ssh" "h$i" hostname 2>&1)
 			[[ $out == "h$i" ]] && ok "ssh h$i hostname" || bad "ssh h$i hostname -> $out"
 		done
+		out=$(timeout 10 "$STATE/ssh" "$HEAD_NAME" hostname 2>&1)
+		[[ $out == "$HEAD_NAME" ]] && ok "ssh $HEAD_NAME hostname" || bad "ssh $HEAD_NAME hostname -> $out"
 		out=$(PARRUN_CHECK=42 timeout 10 "$STATE/ssh" -o SendEnv=PARRUN_CHECK h1 'echo $PARRUN_CHECK' 2>&1)
 		[[ $out == 42 ]] && ok "ssh SendEnv PARRUN_*" || bad "ssh SendEnv PARRUN_* -> $out"
 	fi
@@ -707,7 +758,7 @@ cmd_run() {
 	exec nsenter "--net=/run/netns/$H" unshare --uts -- sh -c 'hostname "$0" && exec "$@"' "$H" "$@"
 }
 
-usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "$0" | sed -n '1,20p' >&2; exit 2; }
+usage() { sed -n '2,/^# Layout/{/^# Layout/d;s/^# \{0,1\}//;p}' "$0" >&2; exit 2; }
 
 case ${1:-} in
 up) shift; cmd_up "$@" ;;
