@@ -222,6 +222,9 @@ std::optional<aw::agent_start> agent::wait_for_start() {
 }
 
 void agent::start_ranks(const aw::agent_start& s) {
+  if (!s.cwd.empty() && chdir(s.cwd.c_str()) != 0)
+    std::fprintf(stderr, "parrun agent on %s: cannot enter %s (%s): the ranks start in %s\n", host_name().c_str(),
+                 s.cwd.c_str(), std::strerror(errno), std::getenv("HOME") != nullptr ? std::getenv("HOME") : "/");
   const char* tmpdir = std::getenv("TMPDIR");
   std::optional<std::string> base;
   if (tmpdir != nullptr) base = tmpdir;

@@ -82,7 +82,8 @@ struct agent_start {
   std::string ports;
   bool rank0_stdin = false;           ///< rank 0 is here and reads the launcher's stdin
   std::int32_t host_index = 0;        ///< which host of the job this is
-  template <class A> void serialize(A& a) { a(program, argv, env, ranks, size, job_id, iface, ports, rank0_stdin, host_index); }
+  std::string cwd;                    ///< the launcher's working directory: the ranks start there too
+  template <class A> void serialize(A& a) { a(program, argv, env, ranks, size, job_id, iface, ports, rank0_stdin, host_index, cwd); }
 };
 
 enum class event_kind : std::uint8_t {

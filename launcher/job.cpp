@@ -94,6 +94,13 @@ double seconds_setting(const char* name, double fallback) {
   return s;
 }
 
+std::string new_socket_dir_path(const std::string& job_id, int np) {
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::optional<std::string> base;
+  if (tmpdir != nullptr) base = tmpdir;
+  return socket_dir_path(base, job_id, np);
+}
+
 }  // namespace
 
 job::key_pair job::new_key_pair() {
@@ -114,6 +121,7 @@ job::job(launch_options options, job_plan plan, std::string program_path, std::s
       curve_(plan_.spans_hosts() || options_.check_hosts ? new_key_pair() : key_pair{}),
       signal_fd_(blocked_signal_fd()),
       outputs_fd_(epoll_create1(EPOLL_CLOEXEC)),
+      socket_dir_(std::in_place, new_socket_dir_path(job_id_, options_.np)),
       rendezvous_(options_.np, secret_, listen_address()),
       backend_(rank_open_files),
       agents_backend_(rank_open_files),
@@ -129,7 +137,11 @@ job::job(launch_options options, job_plan plan, std::string program_path, std::s
 
 rendezvous::listen_on job::listen_address() const {
   rendezvous::listen_on where;
-  if (curve_.public_key.empty()) return where;
+  if (curve_.public_key.empty()) {
+    // One host: a unix socket in the job's 0700 directory, which no other user can even reach.
+    where.ipc_path = wire::launcher_socket_path(socket_dir_->path());
+    return where;
+  }
   // The address the other hosts reach us on: --iface's, else the one towards the first of them.
   std::string towards;
   for (std::size_t h = 0; h < plan_.hosts.size() && towards.empty(); ++h)
@@ -210,12 +222,10 @@ int job::run() {
 }
 
 void job::make_socket_dir() {
-  const char* tmpdir = std::getenv("TMPDIR");
-  std::optional<std::string> base;
-  if (tmpdir != nullptr) base = tmpdir;
-  socket_dir_.emplace(socket_dir_path(base, job_id_, options_.np));
   const std::string& dir = socket_dir_->path();
-  backend_.remove_on_launcher_death(socket_paths(dir, options_.np), dir);
+  std::vector<std::string> doomed = socket_paths(dir, options_.np);
+  doomed.push_back(wire::launcher_socket_path(dir));
+  backend_.remove_on_launcher_death(std::move(doomed), dir);
 }
 
 contract job::contract_for(int rank) const {

@@ -138,8 +138,8 @@ class job {
   // a thread with them unblocked would let a Ctrl-C kill the launcher outright.
   int signal_fd_;
   int outputs_fd_;  // epoll set of every rank's open stdout and stderr pipe
+  std::optional<socket_dir> socket_dir_;  // made first: on one host the rendezvous listens in it
   rendezvous rendezvous_;
-  std::optional<socket_dir> socket_dir_;
   local_backend backend_;
   local_backend agents_backend_;  // the agent processes: a group of their own, apart from the ranks
   std::vector<rank_state> ranks_;

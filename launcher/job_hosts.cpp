@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "agent_protocol.hpp"
 #include "job.hpp"
@@ -50,11 +51,11 @@ std::string rank_list(const std::vector<int>& ranks) {
 }  // namespace
 
 void job::start_agents() {
-  remote_.assign(plan_.hosts.size(), remote_host{});
   std::vector<int> hosts;
   for (int h = 0; h < static_cast<int>(plan_.hosts.size()); ++h)
     if (!plan_.local[static_cast<std::size_t>(h)] && !plan_.ranks_of(h).empty()) hosts.push_back(h);
-  if (hosts.empty() && !options_.check_hosts) return;
+  if (hosts.empty() && !options_.check_hosts) return;  // one host: nothing below runs
+  remote_.assign(plan_.hosts.size(), remote_host{});
   if (options_.check_hosts) {
     hosts.clear();
     for (int h = 0; h < static_cast<int>(plan_.hosts.size()); ++h)
@@ -183,7 +184,11 @@ void job::on_agent_hello(const std::string& routing_id, const std::string& body)
   if (options_.check_hosts) return;  // it reports and leaves; nothing to start
 
   aw::agent_start start;
-  start.program = path_;
+  // As mpirun does: the same program and working directory as here (a relative path means the
+  // same thing there only after the agent enters that directory).
+  std::error_code ec;
+  start.program = std::filesystem::absolute(path_, ec).string();
+  start.cwd = std::filesystem::current_path(ec).string();
   start.argv = {options_.program};
   start.argv.insert(start.argv.end(), options_.args.begin(), options_.args.end());
   // Another host's environment is its own (ssh gives it a fresh one): it gets what -x names,

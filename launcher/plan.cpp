@@ -56,7 +56,10 @@ job_plan make_plan(const launch_options& options, const env_lookup& getenv, cons
   for (const host_slots& h : plan.hosts) slots += h.slots;
   plan.np = options.np_given ? options.np : slots;
   plan.host_of_rank = map_ranks(plan.hosts, plan.np, parse_map_by(options.map_by), options.oversubscribe);
-  for (const host_slots& h : plan.hosts) plan.local.push_back(is_this_host(h.name, this_host));
+  // Inside an allocation this node may be known to Slurm by another name than its host name.
+  const auto slurm_name = plan.from_slurm ? getenv("SLURMD_NODENAME") : std::nullopt;
+  for (const host_slots& h : plan.hosts)
+    plan.local.push_back(is_this_host(h.name, this_host) || (slurm_name && h.name == *slurm_name));
   if (!options.launch_agent.empty()) {
     plan.how = {launch_kind::command, options.launch_agent};
   } else if (plan.from_slurm) {

@@ -30,9 +30,14 @@ rendezvous::rendezvous(int np, std::string secret, const listen_on& where)
     socket_.set(zmq::sockopt::maxmsgsize, std::max<std::int64_t>(wire::max_control_bytes(np), 64 << 20));
   }
   try {
-    address_ = detail::net::bind_tcp(socket_, where.address, where.ports);
+    if (!where.ipc_path.empty()) {
+      socket_.bind("ipc://" + where.ipc_path);
+      address_ = "ipc://" + where.ipc_path;
+    } else {
+      address_ = detail::net::bind_tcp(socket_, where.address, where.ports);
+    }
   } catch (const std::exception& e) {
-    throw std::runtime_error("the launcher cannot listen on " + where.address +
+    throw std::runtime_error("the launcher cannot listen on " + (where.ipc_path.empty() ? where.address : where.ipc_path) +
                              (where.ports.empty() ? std::string() : " (--ports " + where.ports + ")") + ": " + e.what());
   }
 }

@@ -30,10 +30,11 @@ class rendezvous {
     std::optional<wire::state> state;           ///< its answer to the last query
   };
 
-  /// Where it listens: on one host 127.0.0.1, any port; across hosts `address` (the interface
+  /// Where it listens: on one host a unix socket in the job's directory; across hosts `address` (the interface
   /// that reaches the other hosts), a port from `ports`, and CURVE with the job's key, so that
   /// nothing crosses the network in clear and nobody without the key gets a message in.
   struct listen_on {
+    std::string ipc_path;  ///< set: a unix socket there (one host), and the rest is unused
     std::string address = "127.0.0.1";
     std::string ports;
     std::string curve_secret;  ///< Z85; set: CURVE server

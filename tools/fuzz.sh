@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(decode_raw decode_cereal control envelope engine options shm_ring)
+all_targets=(decode_raw decode_cereal control envelope engine options shm_ring agent)
 build=build-fuzz
 work="$build/fuzz-work"
 

@@ -2,7 +2,8 @@
 // The wire contract: the one piece the launcher and the runtime share.
 //
 // The launcher starts every rank with the environment variables below, and runs a control
-// service (a ZeroMQ ROUTER on PARRUN_RENDEZVOUS) that each rank joins with one DEALER socket.
+// service (a ZeroMQ ROUTER on PARRUN_RENDEZVOUS: a unix socket in the job's directory on one
+// host, TCP with CURVE across hosts) that each rank joins with one DEALER socket.
 // Control messages are a kind byte followed by a Cereal binary body. Rank-to-rank data never
 // passes through the launcher: it only exchanges the table of data endpoints, runs the
 // finalize barrier, collects failure reasons and answers `--timeout` questions.
@@ -155,6 +156,8 @@ contract read_contract(Lookup lookup) {
 /// job ends): its ZeroMQ data socket and its shared-memory listener.
 inline std::string zmq_socket_path(const std::string& dir, int rank) { return dir + "/" + std::to_string(rank); }
 inline std::string shm_socket_path(const std::string& dir, int rank) { return dir + "/" + std::to_string(rank) + ".shm"; }
+/// Where the launcher's control service listens when the whole job is on one host.
+inline std::string launcher_socket_path(const std::string& dir) { return dir + "/ctl"; }
 
 /// Version of the control protocol; a rank and a launcher of different versions refuse to talk.
 inline constexpr std::uint32_t protocol_version = 3;

@@ -35,9 +35,13 @@ expect_not_in() { ! grep -Eq -- "$2" "$1" || fail "did not expect /$2/ in $(base
 run() {
   local file=$1 limit=$2
   shift 2
+  local started=$SECONDS
   timeout -k 5 "$limit" "$@" >"$OUT/$file" 2>&1
   RC=$?
-  [ "$RC" -ne 124 ] && [ "$RC" -ne 137 ] || fail "'$*' did not finish within $limit s"
+  # 124 is also parrun's own --timeout code: only a run that took the whole limit was cut off.
+  if { [ "$RC" -eq 124 ] || [ "$RC" -eq 137 ]; } && [ $((SECONDS - started)) -ge "$limit" ]; then
+    fail "'$*' did not finish within $limit s"
+  fi
 }
 expect_rc() { [ "$RC" -eq "$1" ] || fail "exit code $RC, expected $1"; }
 # Nothing of the job may be left on any host (a zombie waiting for PID 1 counts as gone).
@@ -82,6 +86,12 @@ case $NAME in
     expect_rc 0
     expect_hello "$OUT/node" 4 h1 h2 h3 h1
     ;;
+  relative_paths)  # a program named relative to the working directory, which the ranks share
+    (cd "$BUILD" && timeout -k 5 60 bin/parrun --host h1,h2 examples/00_hello) >"$OUT/out" 2>&1
+    RC=$?
+    expect_rc 0
+    expect_hello "$OUT/out" 2 h1 h2
+    ;;
   ssh_with_head)  # the head node's own ranks are forked by the launcher, the others by agents
     run out 60 "$PARRUN" --host localhost:1,h2:2 "$HELLO"
     expect_rc 0
@@ -110,6 +120,35 @@ case $NAME in
     expect_rc 0
     # Line-atomic: every line is whole, and every rank's 200 lines arrived.
     [ "$(grep -Ec '^\[[01]\] ' "$OUT/tagged")" -eq 800 ] || fail "expected 800 tagged lines"
+    expect_no_orphans
+    ;;
+  timeout_report)  # --timeout asks every rank on every host where it is blocked
+    run out 60 "$PARRUN" --host h1:2,h2:2,h3:2 --timeout 2 "$JOB" block
+    expect_rc 124
+    expect_in "$OUT/out" "timed out after 2.0 s; terminating 6 running ranks"
+    for r in 0 1 2 3 4 5; do
+      h=h$((r / 2 + 1))
+      expect_in "$OUT/out" "rank $r \(pid [0-9]+ on $h\): recv\(source=$(((r + 1) % 6)), tag=7\) for"
+    done
+    expect_no_orphans
+    ;;
+  no_secrets_on_command_lines)  # the job's secret and keys are in no process's argv, anywhere
+    timeout -k 5 60 "$PARRUN" --host h1:2,h2:2 "$JOB" block >"$OUT/out" 2>&1 &
+    job=$!
+    wait_for "$OUT/out" "^ready " 4 30
+    rank=$(awk '/^ready 3 /{print $3}' "$OUT/out")
+    secret=$(tr '\0' '\n' <"/proc/$rank/environ" | sed -n 's/^PARRUN_SECRET=//p')
+    key=$(tr '\0' '\n' <"/proc/$rank/environ" | sed -n 's/^PARRUN_CURVE_SECRET=//p')
+    [ -n "$secret" ] && [ -n "$key" ] || fail "rank 3 has no PARRUN_SECRET / PARRUN_CURVE_SECRET"
+    for f in /proc/[0-9]*/cmdline; do
+      if tr '\0' ' ' <"$f" 2>/dev/null | grep -qF -e "$secret" -e "$key"; then
+        fail "a secret is on the command line of $(tr '\0' ' ' <"$f")"
+      fi
+    done
+    # Nor in a file others can read: the environment of a rank is its user's alone.
+    [ "$(stat -c %a "/proc/$rank/environ")" = 400 ] || fail "/proc/$rank/environ is readable by others"
+    kill -TERM "$job"
+    wait "$job"
     expect_no_orphans
     ;;
   launch_agent)

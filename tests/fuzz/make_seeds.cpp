@@ -16,6 +16,7 @@
 #include <parrun/status.hpp>
 #include <parrun/wire.hpp>
 
+#include "agent_protocol.hpp"
 #include "contexts.hpp"
 #include "engine_input.hpp"
 #include "fuzz_support.hpp"
@@ -152,6 +153,38 @@ void control_seeds() {
   write_seed(t, "finalized", wire::encode(wire::kind::finalized, wire::empty{}));
   write_seed(t, "peers-finished", wire::encode(wire::kind::peers_finished, wire::peers_finished{{{1, 3, 2, 1}, {2, 0, 0, 0}}}));
   write_seed(t, "refused", wire::encode(wire::kind::refused, wire::refused{"wrong job secret"}));
+}
+
+// --- the launcher <-> agent protocol ------------------------------------------------------------
+
+void agent_seeds() {
+  namespace aw = parrun::launcher::agent_wire;
+  const std::string t = "agent";
+  write_seed(t, "hello", aw::encode(aw::kind::agent_hello, aw::agent_hello{aw::version, "3f2a9c0d5e6b7a81", 2, "h2", 811, "0.1.0"}));
+  aw::agent_start start;
+  start.program = "/opt/app/prog";
+  start.argv = {"prog", "--size", "10"};
+  start.env = {"PARRUN_TRANSPORT=auto", "OMP_NUM_THREADS=1"};
+  start.ranks = {4, 5};
+  start.size = 6;
+  start.job_id = "0b1d5e6f";
+  start.ports = "40000-40100";
+  start.host_index = 2;
+  start.cwd = "/home/me/run";
+  write_seed(t, "start", aw::encode(aw::kind::agent_start, start));
+  aw::agent_events events;
+  events.events = {{aw::event_kind::started, 4, 900, 0, 0, ""}, {aw::event_kind::output, 4, 0, 1, 0, "hello from rank 4"},
+                   {aw::event_kind::exited, 4, 900, 0, 768, ""}, {aw::event_kind::note, -1, 0, 0, 0, "ok"}};
+  write_seed(t, "events", aw::encode(aw::kind::agent_events, events));
+  write_seed(t, "signal", aw::encode(aw::kind::agent_signal, aw::agent_signal{15}));
+  write_seed(t, "stdin", aw::encode(aw::kind::agent_stdin, aw::agent_stdin{"line one\n", true}));
+  aw::bootstrap b;
+  b.rendezvous = "tcp://10.77.0.1:47100";
+  b.secret = "3f2a9c0d5e6b7a81";
+  b.curve_public = std::string(40, 'a');
+  b.curve_secret = std::string(40, 'b');
+  b.host_index = 1;
+  write_seed(t, "bootstrap", aw::bootstrap_line(b));
 }
 
 // --- envelopes -----------------------------------------------------------------------------
@@ -415,6 +448,7 @@ int main(int argc, char** argv) {
   raw_seeds();
   archive_seeds();
   control_seeds();
+  agent_seeds();
   envelope_seeds();
   engine_seeds();
   option_seeds();

@@ -659,7 +659,8 @@ TEST_F(launcher, every_rank_gets_the_contract) {
   ASSERT_TRUE(first.exited && first.code == 0) << first.describe();
   auto v = env_values(first.out);
   ASSERT_EQ(v.size(), 4u) << first.out;
-  static const std::regex rendezvous(R"(^tcp://127\.0\.0\.1:\d+$)"), hex(R"(^[0-9a-f]{16,}$)");
+  // One host: a unix socket in the job's own directory, never a TCP port.
+  static const std::regex rendezvous(R"(^ipc:///.*/parrun-[0-9a-f]+/ctl$)"), hex(R"(^[0-9a-f]{16,}$)");
   for (int r = 0; r < 4; ++r) {
     auto& e = v[r];
     for (const std::string& n : names) ASSERT_TRUE(e.count(n)) << "rank " << r << " lacks " << n << "\n" << first.out;

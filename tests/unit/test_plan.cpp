@@ -69,6 +69,14 @@ TEST(plan, a_slurm_allocation_gives_hosts_and_srun) {
   EXPECT_TRUE(p.local[0]);  // the batch script runs on the allocation's first node
 }
 
+TEST(plan, slurm_names_this_node_as_slurmd_does) {
+  const auto env = env_of({{"SLURM_JOB_ID", "7"}, {"SLURM_JOB_NODELIST", "n[1-2]"}, {"SLURM_TASKS_PER_NODE", "1(x2)"},
+                           {"SLURMD_NODENAME", "n2"}});
+  const job_plan p = make_plan(parse({"prog"}, env), env, "login7");
+  EXPECT_FALSE(p.local[0]);
+  EXPECT_TRUE(p.local[1]);
+}
+
 TEST(plan, launch_agent_and_parrun_ssh_choose_the_command) {
   const auto env = env_of({{"PARRUN_SSH", "/opt/ssh -F cfg"}});
   EXPECT_EQ(make_plan(parse({"--host", "a", "prog"}, env), env, "x").how.command, "/opt/ssh -F cfg");

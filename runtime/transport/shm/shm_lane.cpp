@@ -193,6 +193,7 @@ shm_lane::~shm_lane() { close(); }
 void shm_lane::start(shm_options options) {
   const int size = static_cast<int>(options.pids.size());
   opt_ = std::move(options);
+  serves_peers_ = std::find(opt_.peers.begin(), opt_.peers.end(), true) != opt_.peers.end();
   out_.resize(static_cast<std::size_t>(size));
   in_known_.assign(static_cast<std::size_t>(size), false);
   started_ = true;
