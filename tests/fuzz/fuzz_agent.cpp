@@ -8,37 +8,23 @@
 #include <stdexcept>
 #include <string>
 
-#include <cereal/details/helpers.hpp>
-
 #include "agent_protocol.hpp"
 #include "fuzz_support.hpp"
+#include "wire_round_trip.hpp"
 
 namespace {
 
 namespace aw = parrun::launcher::agent_wire;
-namespace wire = parrun::wire;
-
-template <class Body>
-void try_body(const std::string& message) {
-  Body body;
-  try {
-    body = wire::decode<Body>(message);
-  } catch (const cereal::Exception&) {
-    return;
-  }
-  if (wire::encode(wire::kind_of(message), body) != message)
-    parrun::fuzz::bug("agent", "a decoded agent message does not encode back to its bytes");
-}
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string message(reinterpret_cast<const char*>(data), size);
-  try_body<aw::agent_hello>(message);
-  try_body<aw::agent_start>(message);
-  try_body<aw::agent_events>(message);
-  try_body<aw::agent_signal>(message);
-  try_body<aw::agent_stdin>(message);
+  parrun::fuzz::wire_round_trip<aw::agent_hello>("agent", message);
+  parrun::fuzz::wire_round_trip<aw::agent_start>("agent", message);
+  parrun::fuzz::wire_round_trip<aw::agent_events>("agent", message);
+  parrun::fuzz::wire_round_trip<aw::agent_signal>("agent", message);
+  parrun::fuzz::wire_round_trip<aw::agent_stdin>("agent", message);
   try {
     const aw::bootstrap b = aw::parse_bootstrap_line(message);
     if (aw::bootstrap_line(b) != message) parrun::fuzz::bug("agent", "a bootstrap line does not encode back to itself");

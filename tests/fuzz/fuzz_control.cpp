@@ -9,27 +9,14 @@
 #include <stdexcept>
 #include <string>
 
-#include <cereal/details/helpers.hpp>
-
 #include <parrun/wire.hpp>
 
 #include "fuzz_support.hpp"
+#include "wire_round_trip.hpp"
 
 namespace {
 
 namespace wire = parrun::wire;
-
-template <class Body>
-void try_body(const std::string& message) {
-  Body body;
-  try {
-    body = wire::decode<Body>(message);
-  } catch (const cereal::Exception&) {
-    return;
-  }
-  if (wire::encode(wire::kind_of(message), body) != message)
-    parrun::fuzz::bug("control", "a decoded control message does not encode back to its bytes");
-}
 
 }  // namespace
 
@@ -40,14 +27,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const std::runtime_error&) {
     if (!message.empty()) parrun::fuzz::bug("control", "kind_of refused a non-empty message");
   }
-  try_body<wire::hello>(message);
-  try_body<wire::table>(message);
-  try_body<wire::failing>(message);
-  try_body<wire::state>(message);
-  try_body<wire::peer_lost>(message);
-  try_body<wire::finalize>(message);
-  try_body<wire::peers_finished>(message);
-  try_body<wire::refused>(message);
-  try_body<wire::empty>(message);
+  parrun::fuzz::wire_round_trip<wire::hello>("control", message);
+  parrun::fuzz::wire_round_trip<wire::table>("control", message);
+  parrun::fuzz::wire_round_trip<wire::failing>("control", message);
+  parrun::fuzz::wire_round_trip<wire::state>("control", message);
+  parrun::fuzz::wire_round_trip<wire::peer_lost>("control", message);
+  parrun::fuzz::wire_round_trip<wire::finalize>("control", message);
+  parrun::fuzz::wire_round_trip<wire::peers_finished>("control", message);
+  parrun::fuzz::wire_round_trip<wire::refused>("control", message);
+  parrun::fuzz::wire_round_trip<wire::empty>("control", message);
   return 0;
 }
