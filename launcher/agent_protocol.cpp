@@ -31,6 +31,8 @@ bootstrap parse_bootstrap_line(const std::string& line) {
     if (hi < 0 || lo < 0) throw std::runtime_error("the agent's bootstrap is not hex");
     bytes.push_back(static_cast<char>(hi * 16 + lo));
   }
+  // The one encoding of a bootstrap: the hello kind byte, then the body.
+  if (bytes[0] != static_cast<char>(wire::kind::hello)) throw std::runtime_error("the agent's bootstrap is malformed");
   bootstrap b;
   try {
     b = wire::decode<bootstrap>(bytes);

@@ -142,10 +142,12 @@ rendezvous::listen_on job::listen_address() const {
     where.ipc_path = wire::launcher_socket_path(socket_dir_->path());
     return where;
   }
-  // The address the other hosts reach us on: --iface's, else the one towards the first of them.
+  // The address the other hosts reach us on: --iface's, else the one towards the first of them
+  // whose name resolves here (a launch agent may reach hosts that have no name here: then
+  // loopback, which suits agents that start the "hosts" on this machine).
   std::string towards;
   for (std::size_t h = 0; h < plan_.hosts.size() && towards.empty(); ++h)
-    if (!plan_.local[h]) towards = plan_.hosts[h].name;
+    if (!plan_.local[h] && detail::net::resolve_ipv4(plan_.hosts[h].name)) towards = plan_.hosts[h].name;
   if (towards.empty()) towards = "127.0.0.1";
   try {
     where.address = detail::net::listen_address(options_.iface, towards);

@@ -24,7 +24,7 @@ namespace {
 po::options_description describe_options() {
   po::options_description d("Options");
   d.add_options()
-    ("np,n", po::value<std::string>()->value_name("N"), "number of ranks to start (required)")
+    ("np,n", po::value<std::string>()->value_name("N"), "number of ranks to start (required on one host; with hosts, every slot by default)")
     ("tag-output", po::bool_switch(), "prefix every output line with [rank]")
     ("timeout", po::value<std::string>()->value_name("SECONDS"),
      "end the job after SECONDS, reporting where each rank is blocked (exit code 124)")
@@ -262,7 +262,7 @@ std::string help_text() {
       << "\nExit status: 0 when every rank exits 0; else the first failing rank's status\n"
          "(128+N when it was killed by signal N); 124 on --timeout; 128+N when parrun itself\n"
          "got signal N; 125 for a usage error or a job parrun could not start; 126 when the\n"
-         "program cannot be executed; 127 when it is not found.\n";
+         "program cannot be executed; 127 when it is not found; 255 when a host was lost.\n";
   return out.str();
 }
 

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include <parrun/detail/net.hpp>
+
 namespace parrun::launcher {
 
 bool job_plan::spans_hosts() const {
@@ -59,7 +61,8 @@ job_plan make_plan(const launch_options& options, const env_lookup& getenv, cons
   // Inside an allocation this node may be known to Slurm by another name than its host name.
   const auto slurm_name = plan.from_slurm ? getenv("SLURMD_NODENAME") : std::nullopt;
   for (const host_slots& h : plan.hosts)
-    plan.local.push_back(is_this_host(h.name, this_host) || (slurm_name && h.name == *slurm_name));
+    plan.local.push_back(is_this_host(h.name, this_host) || (slurm_name && h.name == *slurm_name) ||
+                         detail::net::is_local_address(h.name));
   if (!options.launch_agent.empty()) {
     plan.how = {launch_kind::command, options.launch_agent};
   } else if (plan.from_slurm) {

@@ -2,7 +2,8 @@
 // Where the ranks of a job run and how each host is reached, decided once before anything
 // starts, from the command line (--host, --hostfile, --map-by, --oversubscribe,
 // --launch-agent) and the environment (a Slurm allocation: SLURM_JOB_NODELIST and
-// SLURM_TASKS_PER_NODE; PARRUN_SSH). Pure, so it is unit-tested. With no hosts given, the job
+// SLURM_TASKS_PER_NODE; PARRUN_SSH). Pure but for asking the resolver whether a host name is one
+// of this machine's addresses, so it is unit-tested. With no hosts given, the job
 // runs on this host alone, as many ranks as -n says.
 #include <string>
 #include <vector>

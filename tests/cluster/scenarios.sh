@@ -96,6 +96,10 @@ case $NAME in
     run out 60 "$PARRUN" --host localhost:1,h2:2 "$HELLO"
     expect_rc 0
     expect_hello "$OUT/out" 3 "$(hostname)" h2 h2
+    # This machine named by one of its addresses is this host too (no ssh to itself).
+    run byaddr 60 "$PARRUN" --host 10.77.0.1:1,h2:1 "$HELLO"
+    expect_rc 0
+    expect_hello "$OUT/byaddr" 2 "$(hostname)" h2
     ;;
   ssh_programs)  # the p2p, collectives, channels and pool programs across 3 hosts
     for prog in "$P2P" "$COLL" "$CHAN"; do

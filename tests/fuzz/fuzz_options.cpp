@@ -63,7 +63,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   if (o.what != action::run) return 0;
-  if (o.np < 1 || o.np > 65536) bug("options", "accepted -n " + std::to_string(o.np));
+  // Without -n the hosts decide the rank count (every slot): only when hosts were given.
+  const bool hosts_decide = !o.host_list.empty() || !o.hostfile.empty() || o.check_hosts || lookup("SLURM_JOB_ID");
+  if (o.np_given ? (o.np < 1 || o.np > 65536) : !hosts_decide) bug("options", "accepted -n " + std::to_string(o.np));
   if (o.timeout_seconds &&
       (!std::isfinite(*o.timeout_seconds) || *o.timeout_seconds <= 0 || *o.timeout_seconds > max_timeout_seconds))
     bug("options", "accepted --timeout " + std::to_string(*o.timeout_seconds));

@@ -133,9 +133,12 @@ TEST(options, help_text_lists_every_option) {
   const std::string help = parrun::launcher::help_text();
   EXPECT_NE(help.find("Usage: parrun [options] program [args...]"), std::string::npos) << help;
   for (const char* option : {"-n [ --np ] N", "--tag-output", "--timeout SECONDS", "-x [ --env ] NAME[=VALUE]",
-                             "--continue-on-failure", "--version", "-h [ --help ]"})
+                             "--continue-on-failure", "--version", "-h [ --help ]", "-H [ --host ] HOST[:N],...",
+                             "--hostfile FILE", "--map-by slot|node", "--oversubscribe", "--launch-agent CMD",
+                             "--iface NAME|CIDR", "--ports A-B", "--check-hosts"})
     EXPECT_NE(help.find(option), std::string::npos) << "missing " << option << " in\n" << help;
-  for (const char* code : {"124 on --timeout", "125 for a usage error", "126 when the", "127 when it is not found"})
+  for (const char* code : {"124 on --timeout", "125 for a usage error", "126 when the", "127 when it is not found",
+                           "255 when a host was lost"})
     EXPECT_NE(help.find(code), std::string::npos) << "the exit codes are documented: " << code << "\n" << help;
 }
 

@@ -43,6 +43,12 @@ TEST(plan, a_host_list_fills_slots_and_knows_this_host) {
   EXPECT_EQ(p.ranks_of(1), (std::vector<int>{2, 3}));
 }
 
+TEST(plan, an_address_of_this_machine_is_this_host) {
+  const job_plan p = make_plan(parse({"--host", "127.0.0.2:1,elsewhere.invalid:1", "prog"}), env_of({}), "head");
+  EXPECT_TRUE(p.local[0]);
+  EXPECT_FALSE(p.local[1]);
+}
+
 TEST(plan, np_defaults_to_every_slot) {
   const job_plan p = make_plan(parse({"--host", "a:3,b", "prog"}), env_of({}), "head");
   EXPECT_EQ(p.np, 4);

@@ -127,6 +127,24 @@ inline std::string interface_address(const std::string& spec) {
   return *found;
 }
 
+/// Whether `host` resolves to an address of one of this machine's interfaces.
+inline bool is_local_address(const std::string& host) {
+  const std::optional<std::string> ip = resolve_ipv4(host);
+  if (!ip) return false;
+  if (ip->rfind("127.", 0) == 0) return true;
+  ifaddrs* all = nullptr;
+  if (getifaddrs(&all) != 0) return false;
+  bool found = false;
+  for (ifaddrs* i = all; i != nullptr && !found; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+    char text[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text, sizeof text);
+    found = *ip == text;
+  }
+  freeifaddrs(all);
+  return found;
+}
+
 /// The address to listen on: --iface's when given, else the one that reaches `peer_host`.
 inline std::string listen_address(const std::string& iface, const std::string& peer_host) {
   return iface.empty() ? source_address_towards(peer_host) : interface_address(iface);
