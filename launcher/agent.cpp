@@ -20,6 +20,7 @@
 #include <zmq.hpp>
 
 #include "agent_protocol.hpp"
+#include "backends.hpp"
 #include "report.hpp"
 #include "socket_dir.hpp"
 #include "spawn.hpp"
@@ -40,9 +41,7 @@ constexpr std::size_t backlog_limit = 8u << 20;   // stop reading the ranks' pip
 
 std::string host_name() {
   if (const char* slurm = std::getenv("SLURMD_NODENAME"); slurm != nullptr && *slurm != '\0') return slurm;
-  char buf[256] = {};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
+  return this_host_name();
 }
 
 // One line from stdin, read a byte at a time so that nothing after it is taken: the rest of
@@ -55,17 +54,6 @@ std::string read_line_from_stdin() {
     if (line.size() > 64 * 1024) break;
   }
   return line;
-}
-
-int blocked_signal_fd() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGCHLD, SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
-  sigprocmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  const int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-  if (fd < 0) throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
-  return fd;
 }
 
 class agent {

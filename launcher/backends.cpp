@@ -1,5 +1,7 @@
 #include "backends.hpp"
 
+#include <unistd.h>
+
 #include "options.hpp"
 
 namespace parrun::launcher {
@@ -92,6 +94,12 @@ std::vector<std::string> srun_agents_command(const std::vector<std::string>& hos
                                 "--quiet"};
   argv.insert(argv.end(), agent.begin(), agent.end());
   return argv;
+}
+
+std::string this_host_name() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
 }
 
 bool is_this_host(const std::string& host, const std::string& this_host) {

@@ -40,6 +40,9 @@ std::vector<std::string> agent_command(const launch_method& how, const std::stri
 std::vector<std::string> srun_agents_command(const std::vector<std::string>& hosts,
                                              const std::vector<std::string>& agent);
 
+/// This machine's host name.
+std::string this_host_name();
+
 /// Whether `host` names the machine the launcher runs on ("localhost", its host name, or its
 /// short host name, given as `this_host`).
 bool is_this_host(const std::string& host, const std::string& this_host);

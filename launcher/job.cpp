@@ -34,17 +34,6 @@ constexpr auto query_patience = std::chrono::milliseconds(1000);  // --timeout r
 constexpr auto output_patience = std::chrono::seconds(2);    // pipes held open after exit
 constexpr std::size_t output_backlog = 4u << 20;  // beyond this, stop reading the ranks' output
 
-int blocked_signal_fd() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGCHLD, SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
-  sigprocmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);  // a closed stdout or rank pipe is an error code, not our death
-  int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-  if (fd < 0) throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
-  return fd;
-}
-
 std::string random_hex(std::size_t bytes) {
   std::string raw(bytes, '\0');
   int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -64,12 +53,6 @@ std::string random_hex(std::size_t bytes) {
 std::string seconds_text(double s) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f s", s);
-  return buf;
-}
-
-std::string this_host() {
-  char buf[256] = {};
-  gethostname(buf, sizeof buf - 1);
   return buf;
 }
 
@@ -635,7 +618,7 @@ void job::flush_outputs_blocking() {
 std::string job::who(int rank) const {
   const rendezvous::member& m = rendezvous_.at(rank);
   const rank_state& s = ranks_[static_cast<std::size_t>(rank)];
-  static const std::string here = this_host();
+  static const std::string here = this_host_name();
   const std::string host = !m.host.empty() ? m.host : s.remote ? plan_.hosts[static_cast<std::size_t>(s.host)].name : here;
   return "rank " + std::to_string(rank) + " (" + (s.pid > 0 ? "pid " + std::to_string(s.pid) + " " : "") + "on " + host + ")";
 }

@@ -73,6 +73,7 @@ class job {
     bool connected = false;
     bool lost = false;
     int process = -1;        ///< index into agent_processes_
+    std::vector<int> ranks;  ///< the ranks it runs
     clock::time_point last_heard{};
     std::string agent_version;  ///< what its parrun said it is
     std::optional<std::string> check;  ///< --check-hosts: its answer ("ok" or what is wrong)

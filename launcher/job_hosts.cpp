@@ -129,6 +129,7 @@ void job::start_agent_process(const std::vector<std::string>& argv, std::vector<
   }
   for (int h : hosts) {
     remote_[static_cast<std::size_t>(h)].process = index;
+    remote_[static_cast<std::size_t>(h)].ranks = plan_.ranks_of(h);
     remote_[static_cast<std::size_t>(h)].last_heard = clock::now();
   }
 }
@@ -199,7 +200,7 @@ void job::on_agent_hello(const std::string& routing_id, const std::string& body)
       start.env.push_back(entry);
   }
   for (const auto& [name, value] : options_.env) start.env.push_back(name + "=" + value);
-  for (int r : plan_.ranks_of(h)) start.ranks.push_back(r);
+  start.ranks.assign(host.ranks.begin(), host.ranks.end());
   start.size = options_.np;
   start.job_id = job_id_;
   start.iface = options_.iface;
@@ -259,8 +260,8 @@ void job::watch_hosts(clock::time_point now) {
   for (int h = 0; h < static_cast<int>(remote_.size()); ++h) {
     remote_host& host = remote_[static_cast<std::size_t>(h)];
     if (host.lost || host.process < 0) continue;
-    bool busy = false;  // ranks of it still running
-    for (const rank_state& r : ranks_) busy = busy || (r.remote && r.host == h && r.running);
+    const bool busy = std::any_of(host.ranks.begin(), host.ranks.end(),
+                                  [&](int r) { return ranks_[static_cast<std::size_t>(r)].running; });
     if (!busy) continue;
     const agent_process& ap = agent_processes_[static_cast<std::size_t>(host.process)];
     // An agent that exited had a moment to deliver its last events (they travel apart from its
@@ -284,9 +285,9 @@ void job::lose_host(int h, const std::string& why) {
   const agent_process& ap = agent_processes_[static_cast<std::size_t>(host.process)];
   if (ap.running && ap.hosts.size() == 1) kill(ap.pid, SIGKILL);  // its end tells the agent to kill its ranks
   std::vector<int> lost;
-  for (int r = 0; r < options_.np; ++r) {
+  for (int r : host.ranks) {
     rank_state& s = ranks_[static_cast<std::size_t>(r)];
-    if (s.remote && s.host == h && s.running) {
+    if (s.running) {
       s.running = false;
       lost.push_back(r);
     }

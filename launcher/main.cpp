@@ -17,12 +17,6 @@
 
 namespace {
 
-std::string this_host_name() {
-  char buf[256] = {};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
-
 // This binary, which the agents on the other hosts run too (at the same path).
 std::string own_path() {
   char buf[4096] = {};

@@ -1,6 +1,7 @@
 #include "rendezvous.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <stdexcept>
 
@@ -34,7 +35,15 @@ rendezvous::rendezvous(int np, std::string secret, const listen_on& where)
       socket_.bind("ipc://" + where.ipc_path);
       address_ = "ipc://" + where.ipc_path;
     } else {
-      address_ = detail::net::bind_tcp(socket_, where.address, where.ports);
+      address_ = detail::net::bind_tcp(where.address, where.ports, [this](const std::string& endpoint) -> std::optional<std::string> {
+        try {
+          socket_.bind(endpoint);
+        } catch (const zmq::error_t& e) {
+          if (e.num() == EADDRINUSE) return std::nullopt;  // taken: the next port of the range
+          throw;
+        }
+        return socket_.get(zmq::sockopt::last_endpoint);
+      });
     }
   } catch (const std::exception& e) {
     throw std::runtime_error("the launcher cannot listen on " + (where.ipc_path.empty() ? where.address : where.ipc_path) +

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -110,6 +111,17 @@ void remove_doomed(const char* const* files, const char* dir) {
 }
 
 }  // namespace
+
+int blocked_signal_fd() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGCHLD, SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  const int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (fd < 0) throw std::runtime_error(std::string("signalfd: ") + std::strerror(errno));
+  return fd;
+}
 
 local_backend::local_backend(rlimit rank_open_files) : rank_open_files_(rank_open_files) {}
 

@@ -30,6 +30,12 @@ std::vector<std::string> rank_environment(const std::vector<std::string>& inheri
                                           const std::vector<std::pair<std::string, std::string>>& overrides,
                                           const contract& c);
 
+/// Blocks SIGCHLD, SIGINT, SIGTERM and SIGHUP (before any thread exists, ZeroMQ's included: a
+/// thread with them unblocked would let a Ctrl-C kill the process outright), ignores SIGPIPE (a
+/// closed stdout or rank pipe is an error code, not our death), and returns a signalfd that
+/// reads them. The launcher and an agent watch their ranks this way.
+int blocked_signal_fd();
+
 /// A started rank, as the launcher sees it.
 struct rank_process {
   pid_t pid = -1;

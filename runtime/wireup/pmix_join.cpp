@@ -274,12 +274,11 @@ class pmix_control final : public control_channel {
 };
 
 // A directory of this rank's own, closed to everyone else, for its sockets.
-std::string private_socket_dir(const std::string& nspace, int rank) {
+std::string private_socket_dir(int rank) {
   const char* tmp = std::getenv("TMPDIR");
   std::string base = tmp != nullptr && *tmp == '/' ? tmp : "/tmp";
   std::string name = base + "/parrun-pmix-" + std::to_string(rank) + "-XXXXXX";
   if (name.size() > 80) name = "/tmp/parrun-pmix-" + std::to_string(rank) + "-XXXXXX";
-  (void)nspace;
   if (mkdtemp(name.data()) == nullptr)
     throw transport_error("cannot make a socket directory under " + base + ": " + std::strerror(errno));
   return name;
@@ -310,7 +309,7 @@ joined_job join_through_pmix(job_info info) {
   contract.curve_public = keys.curve_public;
   contract.curve_secret = keys.curve_secret;
   contract.job_id = info.job_id;
-  contract.socket_dir = private_socket_dir(info.job_id, info.rank);
+  contract.socket_dir = private_socket_dir(info.rank);
   if (const char* iface = std::getenv(wire::env_iface)) contract.iface = iface;
   if (const char* ports = std::getenv(wire::env_ports)) contract.ports = ports;
   // No launcher to route towards: the node srun ran on stands for it.

@@ -201,7 +201,8 @@ std::pair<zmq::socket_t, std::string> bind_zmq_data(zmq_context& zmq, const job_
       data_in.bind(endpoint);
     } else {
       const std::string address = net::listen_address(contract.iface, net::endpoint_host(contract.rendezvous));
-      endpoint = net::bind_tcp(data_in, address, contract.ports);
+      endpoint = net::bind_tcp(address, contract.ports,
+                               [&](const std::string& e) { return bind_unless_taken(data_in, e); });
     }
   } catch (const std::exception& e) {
     throw transport_error("rank " + std::to_string(info.rank) + " could not bind its data endpoint (" + endpoint +

@@ -20,8 +20,6 @@
 #include <string>
 #include <utility>
 
-#include <zmq.hpp>
-
 namespace parrun::detail::net {
 
 /// A listening-port range, inclusive.
@@ -150,22 +148,20 @@ inline std::string listen_address(const std::string& iface, const std::string& p
   return iface.empty() ? source_address_towards(peer_host) : interface_address(iface);
 }
 
-/// Binds `socket` to tcp://ADDRESS:PORT, the port from `ports` ("" or "A-B"), the first free
-/// one; returns the bound endpoint. Throws std::runtime_error when none is free.
-inline std::string bind_tcp(zmq::socket_t& socket, const std::string& address, const std::string& ports) {
+/// Binds to tcp://ADDRESS:PORT, the port from `ports` ("" or "A-B"), the first free one, through
+/// `try_bind(endpoint)`: the socket library's bind, returning the endpoint it bound (the port
+/// filled in for "*") or nothing when that port is taken, throwing on any other error. (The
+/// caller owns the socket: ZeroMQ stays out of the public headers.) Returns the bound endpoint;
+/// throws std::runtime_error when every port of the range is taken.
+template <class TryBind>
+std::string bind_tcp(const std::string& address, const std::string& ports, TryBind&& try_bind) {
   if (ports.empty()) {
-    socket.bind("tcp://" + address + ":*");
-    return socket.get(zmq::sockopt::last_endpoint);
+    if (std::optional<std::string> bound = try_bind("tcp://" + address + ":*")) return *bound;
+    throw std::runtime_error("no free port on " + address);
   }
   const port_range range = parse_port_range(ports);
-  for (int port = range.first; port <= range.last; ++port) {
-    try {
-      socket.bind("tcp://" + address + ":" + std::to_string(port));
-      return socket.get(zmq::sockopt::last_endpoint);
-    } catch (const zmq::error_t& e) {
-      if (e.num() != EADDRINUSE) throw;
-    }
-  }
+  for (int port = range.first; port <= range.last; ++port)
+    if (std::optional<std::string> bound = try_bind("tcp://" + address + ":" + std::to_string(port))) return *bound;
   throw std::runtime_error("--ports " + ports + ": every port in the range is taken on " + address);
 }
 
