@@ -1,4 +1,5 @@
-// Point-to-point messaging: the non-template halves of parrun::communicator and its requests.
+// Point-to-point messaging: the non-template halves of parrun::communicator (requests are in
+// requests.cpp, buffers in buffers.cpp).
 #include <parrun/communicator.hpp>
 
 #include <algorithm>
@@ -15,7 +16,6 @@ using detail::clock;
 using detail::comm_impl;
 
 namespace detail {
-namespace {
 
 std::string op_name(const char* op, const char* key1, int v1, const char* key2, int v2) {
   return activity{op, key1, v1, key2, v2}.describe();
@@ -25,6 +25,7 @@ status status_of(const frame& f) {
   return status(f.env.source, f.env.tag, f.body.size(), f.env.type);
 }
 
+namespace {
 // Removes a posted receive from the matcher however the waiting ends.
 struct posted_guard {
   matcher& m;
@@ -33,7 +34,6 @@ struct posted_guard {
     if (!r.matched) m.cancel(r);
   }
 };
-
 }  // namespace
 
 received accept(const comm_impl& comm, frame&& f, const type_id& want, const char* op, int source,
@@ -47,45 +47,6 @@ received accept(const comm_impl& comm, frame&& f, const type_id& want, const cha
                       ", but it was received as " + type_name(want) + " (the message stays queued)");
 }
 
-bool send_request::ready() const {
-  return eng().taken(comm_->world_of(dest_), ticket_) || comm_->dest_unreachable(dest_);
-}
-
-status send_request::finish() {
-  if (!eng().taken(comm_->world_of(dest_), ticket_))
-    comm_->throw_gone(dest_, op_name("isend", "dest", dest_, "tag", tag_));
-  return status_;
-}
-
-recv_request::recv_request(std::shared_ptr<comm_impl> comm, int source, int tag, const type_id& type,
-                           std::function<status(received&&)> complete)
-    : request_state(std::move(comm)),
-      posted_{{comm_->context(), source, tag}, std::nullopt},
-      source_(source),
-      tag_(tag),
-      type_(type),
-      complete_(std::move(complete)) {
-  eng().matching().post(posted_);
-}
-
-recv_request::~recv_request() {
-  // Abandoned: a pending receive withdraws; a matched message nobody took goes back.
-  if (!posted_.matched) eng().matching().cancel(posted_);
-  else if (!finished_) eng().matching().put_back(std::move(*posted_.matched));
-}
-
-bool recv_request::ready() const { return posted_.matched.has_value() || comm_->source_silent(source_); }
-
-status recv_request::finish() {
-  if (!posted_.matched) {
-    eng().matching().cancel(posted_);
-    comm_->throw_gone(comm_->culprit(source_), op_name("irecv", "source", source_, "tag", tag_));
-  }
-  finished_ = true;
-  frame f = std::move(*posted_.matched);
-  return complete_(accept(*comm_, std::move(f), type_, "irecv", source_, tag_));
-}
-
 }  // namespace detail
 
 comm_impl& communicator::impl() const {
@@ -96,67 +57,75 @@ comm_impl& communicator::impl() const {
 int communicator::rank() const { return impl().rank(); }
 int communicator::size() const { return impl().size(); }
 
-void communicator::send_bytes(int dest, int tag, const detail::type_id& type,
-                              detail::owned_bytes&& bytes) {
+detail::posted_send communicator::post_bytes(int dest, int tag, const detail::type_id& type,
+                                             detail::owned_bytes&& bytes, const char* op) const {
   comm_impl& c = impl();
-  c.check_rank(dest, "send", "dest");
-  c.check_tag(tag, "send", false);
-  const int world = c.world_of(dest);
-  if (c.dest_unreachable(dest)) c.throw_gone(dest, detail::op_name("send", "dest", dest, "tag", tag));
+  if (dest == no_rank) return {};
+  c.check_rank(dest, op, "dest");
+  c.check_tag(tag, op, false);
+  if (c.dest_unreachable(dest)) c.throw_gone(dest, detail::op_name(op, "dest", dest, "tag", tag));
   detail::envelope env{c.context(), type.hash, tag, c.rank(), 0, 0};
+  return {dest, tag, c.eng().post(c.world_of(dest), env, std::move(bytes))};
+}
+
+void communicator::finish_send(const detail::posted_send& sent) const {
+  if (sent.dest == no_rank) return;
+  comm_impl& c = impl();
   detail::engine& e = c.eng();
-  const std::uint64_t ticket = e.post(world, env, std::move(bytes));
-  if (e.taken(world, ticket)) return;
-  e.wait_until([&] { return e.taken(world, ticket) || c.dest_unreachable(dest); },
-               activity{"send", "dest", dest, "tag", tag});
-  if (!e.taken(world, ticket)) c.throw_gone(dest, detail::op_name("send", "dest", dest, "tag", tag));
+  const int world = c.world_of(sent.dest);
+  if (e.taken(world, sent.ticket)) return;
+  e.wait_until([&] { return e.taken(world, sent.ticket) || c.dest_unreachable(sent.dest); },
+               activity{"send", "dest", sent.dest, "tag", sent.tag});
+  if (!e.taken(world, sent.ticket))
+    c.throw_gone(sent.dest, detail::op_name("send", "dest", sent.dest, "tag", sent.tag));
 }
 
 request communicator::isend_bytes(int dest, int tag, const detail::type_id& type,
-                                  detail::owned_bytes&& bytes) {
-  comm_impl& c = impl();
-  c.check_rank(dest, "isend", "dest");
-  c.check_tag(tag, "isend", false);
-  if (c.dest_unreachable(dest)) c.throw_gone(dest, detail::op_name("isend", "dest", dest, "tag", tag));
-  detail::envelope env{c.context(), type.hash, tag, c.rank(), 0, 0};
-  status st(dest, tag, bytes.size(), type.hash);
-  const std::uint64_t ticket = c.eng().post(c.world_of(dest), env, std::move(bytes));
-  return request(std::make_shared<detail::send_request>(impl_, dest, tag, ticket, st));
+                                  detail::owned_bytes&& bytes) const {
+  if (dest == no_rank) return request{};
+  const status st(dest, tag, bytes.size(), type.hash);
+  const detail::posted_send sent = post_bytes(dest, tag, type, std::move(bytes), "isend");
+  return request(std::make_shared<detail::send_request>(impl_, dest, tag, sent.ticket, st));
 }
 
-detail::received communicator::recv_bytes(int source, int tag, const detail::type_id& type,
-                                          const std::chrono::nanoseconds* timeout) {
-  comm_impl& c = impl();
-  c.check_source(source, "recv");
-  c.check_tag(tag, "recv", true);
-  detail::engine& e = c.eng();
-  detail::posted_receive posted{{c.context(), source, tag}, std::nullopt};
+namespace detail {
+frame wait_frame(const comm_impl& c, int source, int tag, const std::chrono::nanoseconds* timeout, const char* op) {
+  c.check_source(source, op);
+  c.check_tag(tag, op, true);
+  engine& e = c.eng();
+  posted_receive posted{{c.context(), source, tag}, std::nullopt};
   if (!e.matching().post(posted)) {
-    detail::posted_guard guard{e.matching(), posted};
+    posted_guard guard{e.matching(), posted};
     clock::time_point deadline{};
     if (timeout != nullptr) deadline = clock::now() + *timeout;
     e.wait_until([&] { return posted.matched.has_value() || c.source_silent(source); },
-                 activity{"recv", "source", source, "tag", tag},
-                 timeout != nullptr ? &deadline : nullptr);
+                 activity{op, "source", source, "tag", tag}, timeout != nullptr ? &deadline : nullptr);
     if (!posted.matched) {
-      const std::string op = detail::op_name("recv", "source", source, "tag", tag);
-      if (c.source_silent(source)) c.throw_gone(c.culprit(source), op);
-      throw timeout_error(op + " on rank " + std::to_string(c.rank()) + ": no matching message in " +
+      const std::string what = op_name(op, "source", source, "tag", tag);
+      if (c.source_silent(source)) c.throw_gone(c.culprit(source), what);
+      throw timeout_error(what + " on rank " + std::to_string(c.rank()) + ": no matching message in " +
                           std::to_string(std::chrono::duration<double>(*timeout).count()) + " s");
     }
   }
-  return detail::accept(c, std::move(*posted.matched), type, "recv", source, tag);
+  return std::move(*posted.matched);
+}
+}  // namespace detail
+
+detail::received communicator::recv_bytes(int source, int tag, const detail::type_id& type,
+                                          const std::chrono::nanoseconds* timeout) const {
+  const comm_impl& c = impl();
+  return detail::accept(c, detail::wait_frame(c, source, tag, timeout, "recv"), type, "recv", source, tag);
 }
 
 request communicator::irecv_bytes(int source, int tag, const detail::type_id& type,
-                                  std::function<status(detail::received&&)> complete) {
+                                  std::function<status(detail::received&&)> complete) const {
   comm_impl& c = impl();
   c.check_source(source, "irecv");
   c.check_tag(tag, "irecv", true);
   return request(std::make_shared<detail::recv_request>(impl_, source, tag, type, std::move(complete)));
 }
 
-status communicator::probe(int source, int tag) {
+status communicator::probe(int source, int tag) const {
   comm_impl& c = impl();
   c.check_source(source, "probe");
   c.check_tag(tag, "probe", true);
@@ -170,7 +139,7 @@ status communicator::probe(int source, int tag) {
   return detail::status_of(*found);
 }
 
-std::optional<status> communicator::iprobe(int source, int tag) {
+std::optional<status> communicator::iprobe(int source, int tag) const {
   comm_impl& c = impl();
   c.check_source(source, "iprobe");
   c.check_tag(tag, "iprobe", true);
@@ -209,9 +178,9 @@ void communicator::check_counts(const std::vector<int>& counts, std::size_t tota
                       std::to_string(total));
 }
 
-void communicator::barrier() { detail::coll::barrier(impl()); }
+void communicator::barrier() const { detail::coll::barrier(impl()); }
 
-communicator communicator::split(int color, int key) {
+communicator communicator::split(int color, int key) const {
   comm_impl& c = impl();
   if (color < 0 && color != no_color)
     throw usage_error("split on rank " + std::to_string(c.rank()) + ": color=" + std::to_string(color) +
@@ -236,12 +205,12 @@ communicator communicator::split(int color, int key) {
 }
 
 std::shared_ptr<detail::channel_core> communicator::open_channel(int peer, int id, int capacity,
-                                                                const detail::type_id& type) {
+                                                                const detail::type_id& type) const {
   impl();  // throws for an invalid communicator
   return std::make_shared<detail::channel_impl>(impl_, peer, id, capacity, type);
 }
 
-communicator communicator::dup() {
+communicator communicator::dup() const {
   comm_impl& c = impl();
   c.eng().check_open("dup");
   return communicator(std::make_shared<comm_impl>(c.shared_engine(), c.next_base(), c.rank(), c.world_ranks()));
@@ -253,83 +222,6 @@ void communicator::throw_decode_failure(const char* op, const status& st,
                          ": the message from " + impl().name_rank(st.source()) + " with tag " +
                          std::to_string(st.tag()) + " (" + st.type_name() + ") is corrupt: " +
                          e.what());
-}
-
-// --- requests --------------------------------------------------------------------------------
-
-namespace detail {
-
-status request_state::complete() {
-  if (done_) return *done_;
-  if (failed_) std::rethrow_exception(failed_);
-  eng().wait_until([this] { return ready(); }, what());
-  try {
-    done_ = finish();
-  } catch (...) {
-    failed_ = std::current_exception();
-    throw;
-  }
-  return *done_;
-}
-
-}  // namespace detail
-
-status request::wait() {
-  if (!state_) return status{};
-  return state_->complete();
-}
-
-status request::wait_for(std::chrono::nanoseconds timeout) {
-  if (!pending()) return wait();
-  detail::request_state& s = *state_;
-  const clock::time_point deadline = clock::now() + timeout;
-  if (!s.eng().wait_until([&] { return s.ready(); }, s.what(), &deadline))
-    throw timeout_error(s.what().describe() + " on rank " + std::to_string(s.eng().rank()) +
-                        ": not complete after " +
-                        std::to_string(std::chrono::duration<double>(timeout).count()) + " s");
-  return wait();
-}
-
-std::optional<status> request::test() {
-  if (!pending()) return wait();
-  state_->eng().poll();
-  if (!state_->ready()) return std::nullopt;
-  return wait();
-}
-
-bool request::pending() const noexcept { return state_ != nullptr && !state_->completed(); }
-
-std::vector<status> wait_all(std::span<request> requests) {
-  std::vector<status> out;
-  out.reserve(requests.size());
-  for (request& r : requests) out.push_back(r.wait());
-  return out;
-}
-
-std::pair<std::size_t, status> wait_any(std::span<request> requests) {
-  detail::request_state* first = nullptr;
-  for (request& r : requests)
-    if (r.pending()) first = r.state_.get();
-  if (first == nullptr) throw usage_error("wait_any: none of the " + std::to_string(requests.size()) +
-                                          " requests is pending");
-  std::size_t which = 0;
-  auto any_ready = [&] {
-    for (std::size_t i = 0; i < requests.size(); ++i)
-      if (requests[i].pending() && requests[i].state_->ready()) {
-        which = i;
-        return true;
-      }
-    return false;
-  };
-  first->eng().wait_until(any_ready, activity{"wait_any", "requests", static_cast<long>(requests.size())});
-  return {which, requests[which].wait()};
-}
-
-bool test_all(std::span<request> requests) {
-  bool all = true;
-  for (request& r : requests)
-    if (r.pending() && !r.test()) all = false;
-  return all;
 }
 
 }  // namespace parrun

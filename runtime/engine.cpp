@@ -143,10 +143,48 @@ bool engine::taken(int world_dest, std::uint64_t ticket) const {
 void engine::poll() {
   entry inside(*this, "poll");
   link_->progress(std::chrono::milliseconds(0), *this);
+  run_fibers();
+}
+
+void engine::start(std::shared_ptr<fiber> f) {
+  fibers_.push_back(f);
+  if (fiber::current() == nullptr) f->resume();
+  std::erase_if(fibers_, [](const std::shared_ptr<fiber>& g) { return g->finished(); });
+}
+
+void engine::run_fibers() {
+  if (fibers_.empty() || fiber::current() != nullptr) return;
+  // A fiber's progress (a frame to this rank itself, say) can let another go on: a few passes.
+  for (int pass = 0; pass < 8; ++pass) {
+    bool resumed = false;
+    for (std::size_t i = 0; i < fibers_.size(); ++i) {
+      std::shared_ptr<fiber> f = fibers_[i];  // resuming may start more fibers
+      if (f->runnable()) {
+        f->resume();
+        resumed = true;
+      }
+    }
+    std::erase_if(fibers_, [](const std::shared_ptr<fiber>& g) { return g->finished(); });
+    if (!resumed) break;
+  }
+}
+
+// On a fiber, blocking means handing the thread back: whoever resumed it keeps polling, and
+// resumes it once `done` (or the deadline) holds.
+bool engine::wait_on_fiber(fiber& f, function_ref<bool()> done, const clock::time_point* deadline) {
+  if (done()) return true;
+  if (deadline == nullptr) {
+    f.suspend_until(done);
+  } else {
+    auto ready = [&] { return done() || clock::now() >= *deadline; };
+    f.suspend_until(ready);
+  }
+  return done();
 }
 
 bool engine::wait_until(function_ref<bool()> done, const activity& what,
                         const clock::time_point* deadline) {
+  if (fiber* f = fiber::current()) return wait_on_fiber(*f, done, deadline);
   entry inside(*this, what.op);
   if (done()) return true;
   const activity* outer = current_;
@@ -181,6 +219,7 @@ bool engine::wait_until(function_ref<bool()> done, const activity& what,
     }
     if (spinning) timeout = std::chrono::milliseconds(0);
     const std::size_t got = link_->progress(timeout, *this);
+    run_fibers();
     if (done()) return true;
     if (spinning && got == 0 && (yield_ || polls % 64 == 63)) std::this_thread::yield();
   }
@@ -295,6 +334,10 @@ void engine::check_open(const char* op) const {
 }
 
 void engine::finalize() {
+  // 0. Non-blocking collectives nobody waited for still finish: the other ranks need this
+  //    rank's part of them.
+  wait_until([this] { return fibers_.empty(); },
+             activity{"finalize (finishing non-blocking collectives that were never waited for)"});
   if (info_.launched) {
     // 1. Every data frame sent has reached its destination's process (or it is gone).
     std::vector<int> flushing;

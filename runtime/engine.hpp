@@ -27,6 +27,7 @@
 
 #include "function_ref.hpp"
 #include "matching/matcher.hpp"
+#include "nonblocking/fiber.hpp"
 #include "transport/transport.hpp"
 #include "wireup/wireup.hpp"
 
@@ -68,6 +69,10 @@ class engine final : private frame_sink {
                   const clock::time_point* deadline = nullptr);
   /// Makes progress once without blocking.
   void poll();
+
+  /// Runs `f` (a non-blocking collective) until it first blocks; from then on every wait and
+  /// poll of this rank resumes it whenever what it waits for holds, until it finishes.
+  void start(std::shared_ptr<fiber> f);
 
   /// A communicator that exists on this rank: frames addressed to it are checked against its
   /// members (frame_check.hpp) on arrival, and those that arrived before it existed, now.
@@ -123,6 +128,9 @@ class engine final : private frame_sink {
   void answer_query();
   void send_control(const std::string& bytes);
   void warn_about_lost_messages() const;
+  /// Resumes the started fibers that can make progress (from a thread's own stack only).
+  void run_fibers();
+  bool wait_on_fiber(fiber& f, function_ref<bool()> done, const clock::time_point* deadline);
 
   job_info info_;
   std::unique_ptr<control_channel> control_;  // declared first: the link (which polls it) goes first
@@ -141,6 +149,7 @@ class engine final : private frame_sink {
   unsigned long dropped_ = 0;
   std::atomic<std::thread::id> owner_{};  // the thread inside parrun, if any
   int depth_ = 0;                         // its nested entries (touched by the owner only)
+  std::vector<std::shared_ptr<fiber>> fibers_;  // started and not finished
 };
 
 }  // namespace parrun::detail

@@ -3,6 +3,7 @@
 #include <cxxabi.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -99,5 +100,19 @@ void abort(int code, const std::string& reason) {
 }
 
 const char* version() noexcept { return PARRUN_VERSION_STRING; }
+
+namespace {
+// wtime()'s origin: the first call in the process (small values keep a double's precision).
+const std::chrono::steady_clock::time_point wtime_origin = std::chrono::steady_clock::now();
+}  // namespace
+
+double wtime() noexcept {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - wtime_origin).count();
+}
+
+double wtick() noexcept {
+  using period = std::chrono::steady_clock::period;
+  return static_cast<double>(period::num) / static_cast<double>(period::den);
+}
 
 }  // namespace parrun

@@ -129,7 +129,7 @@ class channel {
 };
 
 template <class T>
-channel<T> communicator::channel(int peer, int id, int capacity) {
+channel<T> communicator::channel(int peer, int id, int capacity) const {
   return parrun::channel<T>(open_channel(peer, id, capacity, detail::type_of<T>()));
 }
 

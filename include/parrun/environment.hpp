@@ -6,6 +6,7 @@
 #include <string>
 
 #include <parrun/communicator.hpp>
+#include <parrun/version.hpp>
 
 namespace parrun {
 
@@ -46,8 +47,5 @@ class environment {
 /// Ends the whole job: the launcher reports `reason` for this rank, terminates the others and
 /// exits with `code`. Works without an environment too (then it just exits).
 [[noreturn]] void abort(int code, const std::string& reason);
-
-/// parrun's version, "major.minor.patch".
-const char* version() noexcept;
 
 }  // namespace parrun

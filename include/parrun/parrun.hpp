@@ -1,5 +1,7 @@
 #pragma once
 // parrun: typed message passing between the ranks of a job started by `parrun -n N prog`.
+#include <parrun/buffers.hpp>
+#include <parrun/cartesian.hpp>
 #include <parrun/channel.hpp>
 #include <parrun/communicator.hpp>
 #include <parrun/environment.hpp>
@@ -9,3 +11,4 @@
 #include <parrun/request.hpp>
 #include <parrun/select.hpp>
 #include <parrun/status.hpp>
+#include <parrun/version.hpp>

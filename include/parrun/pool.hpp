@@ -78,7 +78,7 @@ inline std::string task_failure(int rank, std::uint64_t index, const std::string
 }
 
 template <class In, class Fn, class R>
-void pool_worker(communicator& pool, int root, Fn& fn) {
+void pool_worker(const communicator& pool, int root, Fn& fn) {
   for (;;) {
     const status st = pool.probe(root, any_tag);
     if (st.tag() == pool_stop) {
@@ -104,7 +104,7 @@ void pool_worker(communicator& pool, int root, Fn& fn) {
 
 /// The root's side: hands out chunks, computes, and gives every result to deliver(index, R&&).
 template <class In, class Fn, class R, class Deliver>
-void pool_root(communicator& pool, const std::vector<In>& inputs, Fn& fn, const pool_options& opt,
+void pool_root(const communicator& pool, const std::vector<In>& inputs, Fn& fn, const pool_options& opt,
                Deliver&& deliver) {
   const int p = pool.size(), me = pool.rank();
   const std::size_t n = inputs.size();
@@ -193,7 +193,7 @@ void pool_root(communicator& pool, const std::vector<In>& inputs, Fn& fn, const 
 }
 
 template <class In, class Fn, class Deliver>
-void run_pool(communicator& comm, const std::vector<In>& inputs, Fn& fn, const pool_options& opt,
+void run_pool(const communicator& comm, const std::vector<In>& inputs, Fn& fn, const pool_options& opt,
               Deliver&& deliver) {
   using R = std::remove_cvref_t<std::invoke_result_t<Fn&, const In&>>;
   if (opt.root < 0 || opt.root >= comm.size())
@@ -210,7 +210,7 @@ void run_pool(communicator& comm, const std::vector<In>& inputs, Fn& fn, const p
 /// Collective over `comm`. Throws task_error (on every rank) when fn throws, peer_lost when a
 /// rank dies.
 template <class In, class Fn>
-auto pool_map(communicator& comm, const std::vector<In>& inputs, Fn fn, pool_options opt = {})
+auto pool_map(const communicator& comm, const std::vector<In>& inputs, Fn fn, pool_options opt = {})
     -> std::vector<std::remove_cvref_t<std::invoke_result_t<Fn&, const In&>>> {
   using R = std::remove_cvref_t<std::invoke_result_t<Fn&, const In&>>;
   std::vector<R> results;
@@ -222,7 +222,7 @@ auto pool_map(communicator& comm, const std::vector<In>& inputs, Fn fn, pool_opt
 /// fn applied to every input; at the root, on_result(index, result) runs as each result
 /// arrives (Python's as_completed). Collective over `comm`; throws as pool_map does.
 template <class In, class Fn, class OnResult>
-void pool_for_each_unordered(communicator& comm, const std::vector<In>& inputs, Fn fn, OnResult on_result,
+void pool_for_each_unordered(const communicator& comm, const std::vector<In>& inputs, Fn fn, OnResult on_result,
                              pool_options opt = {}) {
   using R = std::remove_cvref_t<std::invoke_result_t<Fn&, const In&>>;
   detail::run_pool(comm, inputs, fn, opt, [&](std::size_t i, R&& r) { on_result(i, std::move(r)); });

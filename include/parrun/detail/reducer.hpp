@@ -112,4 +112,32 @@ class typed_reducer final : public reducer {
   Op op_;
 };
 
+/// Element-wise op over buffers of raw E (the buffer forms of reduce and allreduce): always in
+/// place, never decoded.
+template <class E, class Op>
+class elementwise_reducer final : public reducer {
+  static_assert(is_raw_value_v<E>, "reductions over buffers need trivially copyable elements");
+  static_assert(whole_value_op<Op, E>, "the reduction op must accept two elements: op(E, E) -> E");
+
+ public:
+  explicit elementwise_reducer(const Op& op) : op_(op) {}
+  std::size_t element_size() const noexcept override { return sizeof(E); }
+  void combine_raw(std::byte* inout, const std::byte* other, std::size_t count, bool inout_is_left) const override {
+    combine_elements<E>(op_, inout, other, count, inout_is_left);
+  }
+  owned_bytes combine(const std::byte* left, std::size_t left_size, const std::byte* right,
+                      std::size_t right_size) const override {
+    if (left_size != right_size)
+      throw usage_error("element-wise reduction of buffers of different lengths (" +
+                        std::to_string(left_size / sizeof(E)) + " and " + std::to_string(right_size / sizeof(E)) +
+                        " elements): every rank must contribute the same length");
+    owned_bytes out = owned_bytes::copy_of(left, left_size);
+    combine_raw(out.data(), right, left_size / sizeof(E), true);
+    return out;
+  }
+
+ private:
+  Op op_;
+};
+
 }  // namespace parrun::detail

@@ -1,0 +1,104 @@
+// Buffers: packing strided layouts, and point-to-point from and into the caller's memory.
+#include <parrun/buffers.hpp>
+#include <parrun/communicator.hpp>
+
+#include <cstring>
+
+#include "request_state.hpp"
+
+namespace parrun {
+namespace detail {
+
+void pack(const raw_buffer& b, std::byte* out, std::size_t n) noexcept {
+  const std::size_t es = b.element_size;
+  if (n == 0) return;
+  if (b.layout.contiguous()) {
+    std::memcpy(out, b.base, n * es);
+    return;
+  }
+  const std::size_t block = b.layout.block * es, stride = b.layout.stride * es;
+  const std::byte* from = b.base;
+  for (std::size_t left = n * es; left > 0; from += stride) {
+    const std::size_t k = left < block ? left : block;
+    std::memcpy(out, from, k);
+    out += k;
+    left -= k;
+  }
+}
+
+void unpack(const raw_buffer& b, const std::byte* in, std::size_t n) noexcept {
+  const std::size_t es = b.element_size;
+  if (n == 0) return;
+  if (b.layout.contiguous()) {
+    std::memmove(b.base, in, n * es);  // in place collectives may hand over overlapping bytes
+    return;
+  }
+  const std::size_t block = b.layout.block * es, stride = b.layout.stride * es;
+  std::byte* to = b.base;
+  for (std::size_t left = n * es; left > 0; to += stride) {
+    const std::size_t k = left < block ? left : block;
+    std::memcpy(to, in, k);
+    in += k;
+    left -= k;
+  }
+}
+
+owned_bytes packed(const raw_buffer& b) {
+  owned_bytes out;
+  if (b.bytes() == 0) return out;
+  pack(b, out.grow(b.bytes()), b.size());
+  return out;
+}
+
+status accept_into(const comm_impl& comm, frame&& f, const raw_buffer& into, const char* op, int source,
+                   int tag) {
+  const std::size_t es = into.element_size;
+  const bool typed = f.env.type == into.vector_type->hash || f.env.type == into.element_type->hash;
+  const std::size_t count = f.body.size() / es;
+  if (typed && f.body.size() % es == 0 && count <= into.size()) {
+    unpack(into, f.body.data(), count);
+    return status_of(f);
+  }
+  const envelope env = f.env;
+  const std::size_t bytes = f.body.size();
+  comm.eng().matching().put_back(std::move(f));
+  const std::string where = op_name(op, "source", source, "tag", tag) + " on rank " + std::to_string(comm.rank()) +
+                            ": the message from " + comm.name_rank(env.source) + " with tag " + std::to_string(env.tag);
+  if (!typed)
+    throw type_mismatch(where + " is of type " + type_name_of(env.type) + ", but it was received into a buffer of " +
+                        type_name(*into.element_type) + " (the message stays queued)");
+  if (bytes % es != 0)
+    throw truncation_error(where + " has " + std::to_string(bytes) + " bytes, not a whole number of " +
+                           std::to_string(es) + "-byte elements (the message stays queued)");
+  throw truncation_error(where + " has " + std::to_string(count) + " elements of " + type_name(*into.element_type) +
+                         ", but the buffer holds only " + std::to_string(into.size()) +
+                         " (the message stays queued: receive it into a larger buffer)");
+}
+
+}  // namespace detail
+
+detail::posted_send communicator::post_buffer(int dest, int tag, const detail::raw_buffer& b, const char* op) const {
+  if (dest == no_rank) return {};
+  return post_bytes(dest, tag, *b.vector_type, detail::packed(b), op);
+}
+
+request communicator::isend_buffer(int dest, int tag, const detail::raw_buffer& b) const {
+  return isend_bytes(dest, tag, *b.vector_type, detail::packed(b));
+}
+
+status communicator::recv_buffer(int source, int tag, const detail::raw_buffer& b,
+                                 const std::chrono::nanoseconds* timeout) const {
+  if (source == no_rank) return null_status();
+  const detail::comm_impl& c = impl();
+  return detail::accept_into(c, detail::wait_frame(c, source, tag, timeout, "recv"), b, "recv", source, tag);
+}
+
+request communicator::irecv_buffer(int source, int tag, const detail::raw_buffer& b) const {
+  if (source == no_rank) return request{};
+  detail::comm_impl& c = impl();
+  c.check_source(source, "irecv");
+  c.check_tag(tag, "irecv", true);
+  return request(std::make_shared<detail::recv_request>(impl_, source, tag, b));
+}
+
+}  // namespace parrun
