@@ -24,11 +24,11 @@ payload binomial_broadcast(call& k, int root, payload data) {
   const int p = k.size();
   const binomial tree{(k.rank() - root + p) % p, p};
   auto real = [&](int v) { return (v + root) % p; };
-  std::vector<std::pair<int, std::uint64_t>> sent;
-  const std::vector<int> kids = tree.children();
-  for (auto it = kids.rbegin(); it != kids.rend(); ++it)  // biggest subtree first
-    sent.emplace_back(real(*it), k.post(real(*it), data.share()));
-  for (auto [dest, ticket] : sent) k.wait_sent(dest, ticket);
+  const binomial::child_list kids = tree.children();
+  std::uint64_t tickets[32];  // in place: a small broadcast allocates nothing
+  for (int i = kids.count - 1; i >= 0; --i)  // biggest subtree first
+    tickets[i] = k.post(real(kids.rank[i]), data.share());
+  for (int i = kids.count - 1; i >= 0; --i) k.wait_sent(real(kids.rank[i]), tickets[i]);
   return data;
 }
 

@@ -170,10 +170,10 @@ int binomial::subtree() const noexcept {
   return low < size - vrank ? low : size - vrank;
 }
 
-std::vector<int> binomial::children() const {
-  std::vector<int> out;
+binomial::child_list binomial::children() const {
+  child_list out;
   const int limit = vrank == 0 ? size : (vrank & -vrank);
-  for (int mask = 1; mask < limit && vrank + mask < size; mask <<= 1) out.push_back(vrank + mask);
+  for (int mask = 1; mask < limit && vrank + mask < size; mask <<= 1) out.rank[out.count++] = vrank + mask;
   return out;
 }
 

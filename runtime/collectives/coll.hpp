@@ -9,6 +9,7 @@
 // Bruck; allreduce by recursive doubling, or Rabenseifner's reduce-scatter + allgather for large
 // vectors of raw elements; scan by recursive doubling; alltoall by pairwise exchange.
 #include <cstdint>
+#include <iterator>
 #include <vector>
 
 #include <parrun/detail/bytes.hpp>
@@ -94,8 +95,17 @@ struct binomial {
   int parent() const noexcept;
   /// Number of relative ranks in this node's subtree, itself included.
   int subtree() const noexcept;
+  /// At most one child per bit of an int: kept in place, so walking the tree never allocates.
+  struct child_list {
+    int rank[32];
+    int count = 0;
+    const int* begin() const noexcept { return rank; }
+    const int* end() const noexcept { return rank + count; }
+    std::reverse_iterator<const int*> rbegin() const noexcept { return std::reverse_iterator<const int*>(end()); }
+    std::reverse_iterator<const int*> rend() const noexcept { return std::reverse_iterator<const int*>(begin()); }
+  };
   /// Children's relative ranks, nearest (smallest subtree) first.
-  std::vector<int> children() const;
+  child_list children() const;
 };
 
 }  // namespace parrun::detail::coll

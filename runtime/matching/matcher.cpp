@@ -84,10 +84,26 @@ constexpr std::size_t max_spare_nodes = 1024;
 constexpr std::size_t max_spare_buckets = 256;
 // Idle buckets are swept after this many were made (or half the table's, when more).
 constexpr std::size_t sweep_after = 64;
+// A sweep never shrinks the table below this many slots (6 KiB): room for the keys made between
+// two sweeps, so that a steady stream of new keys (collectives) does not shrink and regrow it,
+// allocating, every few calls.
+constexpr std::size_t smallest_swept_table = 256;
 
 }  // namespace
 
-matcher::matcher() = default;
+// Made ready for a steady flow at once: the table at its smallest swept size, spare buckets for
+// the keys made between two sweeps (otherwise the first few dozen collectives, each with new
+// keys, allocate them one by one), and queue entries for the frames a rank that runs a few
+// steps ahead leaves waiting here (else each new high-water mark allocates one, well into a run).
+matcher::matcher() : slots_(smallest_swept_table), scratch_(smallest_swept_table) {
+  for (std::size_t i = 0; i < 2 * sweep_after; ++i) {
+    auto* b = new bucket;
+    b->next_spare = spare_buckets_;
+    spare_buckets_ = b;
+    ++spare_bucket_count_;
+  }
+  for (std::size_t i = 0; i < 256; ++i) recycle(new node);
+}
 
 matcher::~matcher() {
   for (node* n = all_.head; n != nullptr;) {
@@ -214,7 +230,7 @@ void matcher::sweep() noexcept {
   slots_.swap(scratch_);
   // A table at most an eighth full after a burst of keys shrinks (when that memory is there).
   std::size_t size = slots_.size();
-  while (size > 16 && live_buckets_ * 8 < size) size /= 2;
+  while (size > smallest_swept_table && live_buckets_ * 8 < size) size /= 2;
   if (size != slots_.size()) {
     try {
       std::vector<slot> smaller(size);

@@ -6,6 +6,7 @@ namespace parrun::detail {
 
 router::router(std::vector<std::unique_ptr<lane>> lanes, std::vector<int> lane_of, wait_source* control)
     : lanes_(std::move(lanes)), lane_of_(std::move(lane_of)) {
+  items_.reserve(16);  // the first sleep of a running loop should not allocate
   // The control channel first: a --timeout query is answered with the lanes' state from before
   // this drain moved anything.
   if (control != nullptr) sources_.push_back(control);

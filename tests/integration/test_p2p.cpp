@@ -722,7 +722,7 @@ TEST_F(p2p, bad_ranks_and_tags_are_usage_errors_that_name_them) {
   expect_usage_error([&] { (void)w.isend(ranks() + 3, 0, 1); },
                      {"isend", "dest=" + std::to_string(ranks() + 3)});
   expect_usage_error([&] { (void)w.recv<int>(ranks(), 0); }, {"recv", "source=" + n});
-  expect_usage_error([&] { (void)w.recv<int>(-2, 0); }, {"source=-2"});
+  expect_usage_error([&] { (void)w.recv<int>(-3, 0); }, {"source=-3"});  // -2 is parrun::no_rank
   int v = 0;
   expect_usage_error([&] { (void)w.irecv(ranks(), 0, v); }, {"irecv", "source=" + n});
   expect_usage_error([&] { (void)w.probe(ranks(), 0); }, {"probe", "source=" + n});

@@ -5,6 +5,7 @@
 // typed receive decodes them. The small bookkeeping around them (shared state, holders) comes
 // from per-thread pools, so that a steady flow of messages does not allocate for it.
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -13,6 +14,121 @@
 #include <utility>
 
 namespace parrun::detail {
+
+/// Per-thread free lists of fixed-size blocks, for the small bookkeeping objects every message
+/// would otherwise allocate (an adopted payload's shared state, a forwarded payload's holder).
+/// A block may be returned on another thread than the one it came from (ZeroMQ frees a sent
+/// buffer on its I/O thread): it joins that thread's list. Blocks returned while a thread
+/// exits, or beyond a small bound, go back to the heap.
+template <std::size_t Size>
+class block_pool {
+ public:
+  static void* get() {
+    list& l = mine();
+    if (l.head != nullptr) {
+      free_block* b = l.head;
+      l.head = b->next;
+      --l.count;
+      return b;
+    }
+    return ::operator new(Size);
+  }
+  static void put(void* p) noexcept {
+    list& l = mine();
+    if (l.phase == state::fresh) start(l);
+    if (l.phase == state::live && l.count < max_count) {
+      auto* b = static_cast<free_block*>(p);
+      b->next = l.head;
+      l.head = b;
+      ++l.count;
+      return;
+    }
+    ::operator delete(p);
+  }
+
+ private:
+  static_assert(Size >= sizeof(void*));
+  static constexpr std::size_t max_count = 256;
+  struct free_block {
+    free_block* next;
+  };
+  enum class state : unsigned char { fresh, live, gone };
+  // Trivially destructible, so reaching it costs one thread-local access and no guard; the
+  // reaper, made on a thread's first put(), empties it when the thread exits.
+  struct list {
+    free_block* head;
+    std::size_t count;
+    state phase;
+  };
+  struct reaper {
+    ~reaper() {
+      list& l = mine();
+      l.phase = state::gone;
+      while (l.head != nullptr) {
+        free_block* next = l.head->next;
+        ::operator delete(l.head);
+        l.head = next;
+      }
+      l.count = 0;
+    }
+  };
+  static list& mine() noexcept {
+    thread_local constinit list l{nullptr, 0, state::fresh};
+    return l;
+  }
+  static void start(list& l) noexcept {
+    try {
+      thread_local reaper r;
+      (void)r;
+      l.phase = state::live;
+    } catch (...) {
+      l.phase = state::gone;  // no way to clean up at exit: do not keep blocks
+    }
+  }
+};
+
+/// Message buffers of up to 16 KiB come from block_pool, in power-of-two size classes from 64
+/// bytes: a rank that sends and receives in a loop (a halo exchange, a small allreduce) reuses
+/// the same few buffers instead of calling malloc and free for every message. Larger buffers
+/// are malloc'ed (a free list of them would hold megabytes per thread).
+struct pooled_buffers {
+  static constexpr std::size_t smallest = 64;
+  static constexpr std::size_t largest = 16 * 1024;
+  /// The size class that holds `n` bytes (n <= largest).
+  static std::size_t class_of(std::size_t n) noexcept {
+    std::size_t k = 0;
+    for (std::size_t c = smallest; c < n; c *= 2) ++k;
+    return k;
+  }
+  static std::size_t bytes_of(std::size_t k) noexcept { return smallest << k; }
+  static void* get(std::size_t k) {
+    switch (k) {
+      case 0: return block_pool<64>::get();
+      case 1: return block_pool<128>::get();
+      case 2: return block_pool<256>::get();
+      case 3: return block_pool<512>::get();
+      case 4: return block_pool<1024>::get();
+      case 5: return block_pool<2048>::get();
+      case 6: return block_pool<4096>::get();
+      case 7: return block_pool<8192>::get();
+      default: return block_pool<16384>::get();
+    }
+  }
+  /// A release function of owned_bytes: `hint` is the size class.
+  static void put(void* p, void* hint) noexcept {
+    switch (reinterpret_cast<std::uintptr_t>(hint)) {
+      case 0: return block_pool<64>::put(p);
+      case 1: return block_pool<128>::put(p);
+      case 2: return block_pool<256>::put(p);
+      case 3: return block_pool<512>::put(p);
+      case 4: return block_pool<1024>::put(p);
+      case 5: return block_pool<2048>::put(p);
+      case 6: return block_pool<4096>::put(p);
+      case 7: return block_pool<8192>::put(p);
+      default: return block_pool<16384>::put(p);
+    }
+  }
+};
 
 /// Bytes plus the function that frees them. Move-only; the transport may adopt the storage.
 class owned_bytes {
@@ -106,9 +222,18 @@ class owned_bytes {
   static constexpr std::size_t max_size = std::size_t{1} << 62;
 
  private:
-  // Moves the contents to malloc-owned storage of `cap` bytes (cap > capacity_).
+  // Moves the contents to storage of `cap` bytes (cap > capacity_): a pooled block for a small
+  // new buffer, else malloc'ed.
   void regrow(std::size_t cap) {
-    if (release_ != nullptr && release_ != &free_malloced) {  // adopted storage: copy out once
+    if (data_ == nullptr && cap <= pooled_buffers::largest) {
+      const std::size_t k = pooled_buffers::class_of(cap);
+      data_ = static_cast<std::byte*>(pooled_buffers::get(k));
+      capacity_ = pooled_buffers::bytes_of(k);
+      release_ = &pooled_buffers::put;
+      hint_ = reinterpret_cast<void*>(k);
+      return;
+    }
+    if (release_ != nullptr && release_ != &free_malloced) {  // adopted or pooled: copy out once
       auto* p = static_cast<std::byte*>(std::malloc(cap));
       if (p == nullptr) throw std::bad_alloc();
       if (size_ != 0) std::memcpy(p, data_, size_);
@@ -135,78 +260,6 @@ class owned_bytes {
   std::size_t capacity_ = 0;
   release_fn release_ = nullptr;
   void* hint_ = nullptr;
-};
-
-/// Per-thread free lists of fixed-size blocks, for the small bookkeeping objects every message
-/// would otherwise allocate (an adopted payload's shared state, a forwarded payload's holder).
-/// A block may be returned on another thread than the one it came from (ZeroMQ frees a sent
-/// buffer on its I/O thread): it joins that thread's list. Blocks returned while a thread
-/// exits, or beyond a small bound, go back to the heap.
-template <std::size_t Size>
-class block_pool {
- public:
-  static void* get() {
-    list& l = mine();
-    if (l.head != nullptr) {
-      free_block* b = l.head;
-      l.head = b->next;
-      --l.count;
-      return b;
-    }
-    return ::operator new(Size);
-  }
-  static void put(void* p) noexcept {
-    list& l = mine();
-    if (l.phase == state::fresh) start(l);
-    if (l.phase == state::live && l.count < max_count) {
-      auto* b = static_cast<free_block*>(p);
-      b->next = l.head;
-      l.head = b;
-      ++l.count;
-      return;
-    }
-    ::operator delete(p);
-  }
-
- private:
-  static_assert(Size >= sizeof(void*));
-  static constexpr std::size_t max_count = 256;
-  struct free_block {
-    free_block* next;
-  };
-  enum class state : unsigned char { fresh, live, gone };
-  // Trivially destructible, so reaching it costs one thread-local access and no guard; the
-  // reaper, made on a thread's first put(), empties it when the thread exits.
-  struct list {
-    free_block* head;
-    std::size_t count;
-    state phase;
-  };
-  struct reaper {
-    ~reaper() {
-      list& l = mine();
-      l.phase = state::gone;
-      while (l.head != nullptr) {
-        free_block* next = l.head->next;
-        ::operator delete(l.head);
-        l.head = next;
-      }
-      l.count = 0;
-    }
-  };
-  static list& mine() noexcept {
-    thread_local constinit list l{nullptr, 0, state::fresh};
-    return l;
-  }
-  static void start(list& l) noexcept {
-    try {
-      thread_local reaper r;
-      (void)r;
-      l.phase = state::live;
-    } catch (...) {
-      l.phase = state::gone;  // no way to clean up at exit: do not keep blocks
-    }
-  }
 };
 
 /// An allocator drawing single objects from block_pool (for std::allocate_shared).

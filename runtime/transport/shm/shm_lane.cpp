@@ -132,15 +132,6 @@ void* map_peer_segment(int fd, std::size_t bytes, int prot) {
 
 void set_nonblocking(int fd) { (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
-// An allocation of `n` bytes to receive into, kept alive by the payload that owns it.
-struct receive_buffer {
-  std::shared_ptr<std::byte[]> bytes;
-  explicit receive_buffer(std::size_t n) : bytes(std::make_shared_for_overwrite<std::byte[]>(n)) {}
-  payload as_payload(std::size_t n) && {
-    std::byte* p = bytes.get();
-    return payload(p, n, std::shared_ptr<const void>(std::move(bytes), p));
-  }
-};
 
 }  // namespace
 
@@ -549,11 +540,11 @@ std::size_t shm_lane::read_ring(in_peer& in, frame_sink& sink) {
         const std::size_t first = rec.length - frame_head;
         if (first > total || total > owned_bytes::max_size) return corrupt("a frame longer than it says"), delivered;
         if (first == total) {
-          receive_buffer buf(total);
-          if (total != 0) std::memcpy(buf.bytes.get(), rec.data + frame_head, total);
+          // Small frames land in pooled buffers (bytes.hpp): a steady exchange allocates nothing.
+          payload body = payload::adopt(owned_bytes::copy_of(rec.data + frame_head, total));
           in.ring.pop();
           freed = true;
-          deliver(env, std::move(buf).as_payload(total));
+          deliver(env, std::move(body));
           continue;
         }
         // The buffer grows with what arrives (at most 4 MiB ahead of it), so a frame that
