@@ -50,8 +50,14 @@ owned_bytes packed(const raw_buffer& b) {
   return out;
 }
 
+landing_zone zone_of(const raw_buffer& b) noexcept {
+  if (!b.layout.contiguous() || b.bytes() == 0) return {};
+  return landing_zone{b.base, b.bytes(), b.element_size, {b.element_type->hash, b.vector_type->hash}};
+}
+
 status accept_into(const comm_impl& comm, frame&& f, const raw_buffer& into, const char* op, int source,
                    int tag) {
+  if (f.landed >= 0) return status_of(f);  // its zone checked type and size before it landed
   const std::size_t es = into.element_size;
   const bool typed = f.env.type == into.vector_type->hash || f.env.type == into.element_type->hash;
   const std::size_t count = f.body.size() / es;
@@ -90,7 +96,8 @@ status communicator::recv_buffer(int source, int tag, const detail::raw_buffer& 
                                  const std::chrono::nanoseconds* timeout) const {
   if (source == no_rank) return null_status();
   const detail::comm_impl& c = impl();
-  return detail::accept_into(c, detail::wait_frame(c, source, tag, timeout, "recv"), b, "recv", source, tag);
+  return detail::accept_into(c, detail::wait_frame(c, source, tag, timeout, "recv", detail::zone_of(b)), b, "recv",
+                             source, tag);
 }
 
 request communicator::irecv_buffer(int source, int tag, const detail::raw_buffer& b) const {

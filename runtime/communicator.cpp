@@ -22,7 +22,7 @@ std::string op_name(const char* op, const char* key1, int v1, const char* key2, 
 }
 
 status status_of(const frame& f) {
-  return status(f.env.source, f.env.tag, f.body.size(), f.env.type);
+  return status(f.env.source, f.env.tag, f.size(), f.env.type);
 }
 
 namespace {
@@ -89,11 +89,13 @@ request communicator::isend_bytes(int dest, int tag, const detail::type_id& type
 }
 
 namespace detail {
-frame wait_frame(const comm_impl& c, int source, int tag, const std::chrono::nanoseconds* timeout, const char* op) {
+frame wait_frame(const comm_impl& c, int source, int tag, const std::chrono::nanoseconds* timeout, const char* op,
+                 const landing_zone& zone) {
   c.check_source(source, op);
   c.check_tag(tag, op, true);
   engine& e = c.eng();
   posted_receive posted{{c.context(), source, tag}, std::nullopt};
+  posted.zone = zone;
   if (!e.matching().post(posted)) {
     posted_guard guard{e.matching(), posted};
     clock::time_point deadline{};

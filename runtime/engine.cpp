@@ -225,6 +225,15 @@ bool engine::wait_until(function_ref<bool()> done, const activity& what,
   }
 }
 
+std::byte* engine::landing(const envelope& env, std::size_t size) {
+  // The checks on_frame makes, first: nothing is written into a user's buffer for a frame that
+  // would be dropped.
+  if (env.context == engine_context || envelope_problem(env, info_.size, info_.rank) != nullptr) return nullptr;
+  const auto comm = comms_.find(base_of(env.context));
+  if (comm != comms_.end() && source_problem(env, *comm->second) != nullptr) return nullptr;
+  return matcher_.landing_for(env, size);
+}
+
 void engine::on_frame(frame&& f) {
   // Nothing from the wire is trusted: check before counting, indexing or delivering.
   if (const char* why = envelope_problem(f.env, info_.size, info_.rank)) return drop(f.env, why);

@@ -122,6 +122,7 @@ class engine final : private frame_sink {
   };
 
   void on_frame(frame&& f) override;
+  std::byte* landing(const envelope& env, std::size_t size) override;
   void on_control(std::string&& bytes) override;
   void drop(const envelope& env, const char* why);
   void peer_finished(const wire::peer_finished& done);

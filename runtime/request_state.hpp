@@ -72,7 +72,10 @@ received accept(const comm_impl& comm, frame&& f, const type_id& want, const cha
 /// truncation the frame goes back to the matcher and the error names both sides.
 status accept_into(const comm_impl& comm, frame&& f, const raw_buffer& into, const char* op, int source, int tag);
 /// Posts a receive and waits for its frame (timeout_error, peer_lost otherwise).
-frame wait_frame(const comm_impl& c, int source, int tag, const std::chrono::nanoseconds* timeout, const char* op);
+frame wait_frame(const comm_impl& c, int source, int tag, const std::chrono::nanoseconds* timeout, const char* op,
+                 const landing_zone& zone = {});
+/// Where a lane may write a message for a receive into `b` directly: a contiguous buffer only.
+landing_zone zone_of(const raw_buffer& b) noexcept;
 std::string op_name(const char* op, const char* key1, int v1, const char* key2, int v2);
 status status_of(const frame& f);
 

@@ -37,13 +37,22 @@ recv_request::recv_request(std::shared_ptr<comm_impl> comm, int source, int tag,
       source_(source),
       tag_(tag),
       into_(into) {
+  posted_.zone = zone_of(into);
   eng().matching().post(posted_);
 }
 
 recv_request::~recv_request() {
   // Abandoned: a pending receive withdraws; a matched message nobody took goes back.
-  if (!posted_.matched) eng().matching().cancel(posted_);
-  else if (!finished_) eng().matching().put_back(std::move(*posted_.matched));
+  if (!posted_.matched) {
+    eng().matching().cancel(posted_);
+  } else if (!finished_) {
+    frame& f = *posted_.matched;
+    if (f.landed >= 0) {  // its bytes are in the caller's buffer, which outlives the request
+      f.body = payload::adopt(owned_bytes::copy_of(into_.base, static_cast<std::size_t>(f.landed)));
+      f.landed = -1;
+    }
+    eng().matching().put_back(std::move(f));
+  }
 }
 
 bool recv_request::ready() const {

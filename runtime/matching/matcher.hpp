@@ -52,6 +52,19 @@ inline bool matches(const match_key& key, const envelope& env) noexcept {
 
 class matcher;
 
+/// Memory a receive fills itself (a contiguous buffer of raw elements): a lane may write a
+/// matching frame's bytes straight there (frame_sink::landing).
+struct landing_zone {
+  std::byte* base = nullptr;  ///< null: the receive has none
+  std::size_t capacity = 0;   ///< bytes
+  std::size_t element_size = 1;
+  std::uint64_t types[2] = {0, 0};  ///< the frame types it takes (an element, a vector of them)
+  bool takes(const envelope& env, std::size_t size) const noexcept {
+    return base != nullptr && (env.type == types[0] || env.type == types[1]) && size <= capacity &&
+           size % element_size == 0;
+  }
+};
+
 /// A receive waiting for its frame. It must stay put (not move, not be destroyed) while posted.
 struct posted_receive {
   posted_receive(match_key k, std::optional<frame> m = std::nullopt) noexcept
@@ -61,6 +74,7 @@ struct posted_receive {
 
   match_key key;
   std::optional<frame> matched;
+  landing_zone zone;
 
  private:
   friend class matcher;
@@ -84,6 +98,12 @@ class matcher {
   /// Posts `r`: it takes the earliest matching unexpected frame now (returns true) or is filled
   /// by a later deliver(). `r` must stay put until matched or cancelled.
   bool post(posted_receive& r);
+  /// The memory of the posted receive that deliver(a frame with `env` and `size` bytes) would
+  /// fill, when that receive has a landing zone that takes it; else null.
+  std::byte* landing_for(const envelope& env, std::size_t size) const noexcept {
+    const posted_receive* r = earliest_posted_for(env);
+    return r != nullptr && r->zone.takes(env, size) ? r->zone.base : nullptr;
+  }
   /// Withdraws a posted receive that has not matched (harmless when it is not posted).
   void cancel(posted_receive& r) noexcept;
   /// The earliest unexpected frame matching `key`, left in the queue; null when none.

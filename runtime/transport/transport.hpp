@@ -40,12 +40,26 @@ struct frame {
   envelope env;
   payload body;
   std::uint64_t arrival = 0;  ///< its place in arrival order (set by the matcher)
+  /// Bytes the lane wrote straight into the memory of the receive that takes it (see
+  /// frame_sink::landing); `body` is then empty. -1: the bytes are in `body`.
+  std::int64_t landed = -1;
+  std::size_t size() const noexcept { return landed >= 0 ? static_cast<std::size_t>(landed) : body.size(); }
 };
 
 /// Receives what a transport's progress() brings in.
 class frame_sink {
  public:
   virtual void on_frame(frame&& f) = 0;
+  /// Where a lane may write the `size` payload bytes of a frame with `env` that it is about to
+  /// hand to on_frame: the caller's own buffer of the posted receive that will take it, when
+  /// there is one that fits (a receive into a span), else null. A lane that writes there passes
+  /// the frame to on_frame next, with nothing in between, and `landed` set: the single copy
+  /// from the sender's bytes to the user's.
+  virtual std::byte* landing(const envelope& env, std::size_t size) {
+    (void)env;
+    (void)size;
+    return nullptr;
+  }
   virtual void on_control(std::string&& bytes) = 0;
 
  protected:

@@ -505,6 +505,24 @@ bool shm_lane::read_direct(in_peer& in, std::size_t size, std::uint64_t address,
   return true;
 }
 
+bool shm_lane::read_direct_into(in_peer& in, std::size_t size, std::uint64_t address, std::byte* to) {
+  if (address + size < address) {
+    errno = EFAULT;
+    return false;
+  }
+  for (std::size_t done = 0; done < size;) {
+    iovec local{to + done, size - done};
+    iovec remote{reinterpret_cast<void*>(static_cast<std::uintptr_t>(address + done)), size - done};
+    const ssize_t n = ::process_vm_readv(in.pid, &local, 1, &remote, 1, 0);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
 std::size_t shm_lane::read_ring(in_peer& in, frame_sink& sink) {
   if (in.broken) return 0;
   std::size_t delivered = 0;
@@ -513,13 +531,22 @@ std::size_t shm_lane::read_ring(in_peer& in, frame_sink& sink) {
     in.broken = true;
     warn("stopped reading the shared-memory ring from rank " + std::to_string(in.rank) + ": " + why);
   };
+  auto from_peer = [&](const envelope& env) {
+    if (env.world_source == static_cast<std::uint32_t>(in.rank)) return true;
+    warn("dropped a frame from rank " + std::to_string(in.rank) + " that claims to come from rank " +
+         std::to_string(env.world_source));
+    return false;
+  };
   auto deliver = [&](const envelope& env, payload&& body) {
-    if (env.world_source != static_cast<std::uint32_t>(in.rank)) {
-      warn("dropped a frame from rank " + std::to_string(in.rank) + " that claims to come from rank " +
-           std::to_string(env.world_source));
-      return;
-    }
+    if (!from_peer(env)) return;
     sink.on_frame(frame{env, std::move(body)});
+    ++delivered;
+  };
+  // A frame written straight into the receiving buffer (frame_sink::landing).
+  auto deliver_landed = [&](const envelope& env, std::size_t size) {
+    frame f{env, payload{}};
+    f.landed = static_cast<std::int64_t>(size);
+    sink.on_frame(std::move(f));
     ++delivered;
   };
   for (std::size_t i = 0; i < read_batch && !in.broken; ++i) {
@@ -540,7 +567,15 @@ std::size_t shm_lane::read_ring(in_peer& in, frame_sink& sink) {
         const std::size_t first = rec.length - frame_head;
         if (first > total || total > owned_bytes::max_size) return corrupt("a frame longer than it says"), delivered;
         if (first == total) {
-          // Small frames land in pooled buffers (bytes.hpp): a steady exchange allocates nothing.
+          // Into the receive's own buffer when one waits for it; else a pooled buffer (bytes.hpp):
+          // either way a steady exchange allocates nothing.
+          if (std::byte* to = from_peer(env) ? sink.landing(env, total) : nullptr) {
+            if (total != 0) std::memcpy(to, rec.data + frame_head, total);
+            in.ring.pop();
+            freed = true;
+            deliver_landed(env, total);
+            continue;
+          }
           payload body = payload::adopt(owned_bytes::copy_of(rec.data + frame_head, total));
           in.ring.pop();
           freed = true;
@@ -582,8 +617,10 @@ std::size_t shm_lane::read_ring(in_peer& in, frame_sink& sink) {
         std::memcpy(&total, rec.data + sizeof env, 8);
         std::memcpy(&address, rec.data + frame_head, 8);
         if (total > owned_bytes::max_size) return corrupt("a direct frame of impossible size"), delivered;
+        // Straight from the sender's buffer into the receive's when one waits for it: one copy.
+        std::byte* to = from_peer(env) ? sink.landing(env, total) : nullptr;
         owned_bytes body;
-        const bool ok = read_direct(in, total, address, body);
+        const bool ok = to != nullptr ? read_direct_into(in, total, address, to) : read_direct(in, total, address, body);
         in.ring.pop();
         freed = true;
         in.ring.header()->direct_done.fetch_add(1, std::memory_order_release);
@@ -592,7 +629,8 @@ std::size_t shm_lane::read_ring(in_peer& in, frame_sink& sink) {
                ": reading it from that process failed (" + std::strerror(errno) + ")");
           continue;
         }
-        deliver(env, payload::adopt(std::move(body)));
+        if (to != nullptr) deliver_landed(env, total);
+        else deliver(env, payload::adopt(std::move(body)));
         continue;
       }
       case record_kind::pad:

@@ -138,6 +138,8 @@ class shm_lane final : public lane {
   void handle_hello(int socket);
   std::size_t read_ring(in_peer& in, frame_sink& sink);
   bool read_direct(in_peer& in, std::size_t size, std::uint64_t address, owned_bytes& out);
+  /// As read_direct, into memory of the caller's (a landing receive's buffer, size bytes).
+  bool read_direct_into(in_peer& in, std::size_t size, std::uint64_t address, std::byte* to);
   void warn(const std::string& what);
 
   shm_options opt_;
