@@ -197,7 +197,7 @@ if wants heat; then
       samples=()
       launch "$id" "$np"
       for _ in $(seq $runs); do
-        s=$(timeout 300 "${L[@]}" "$build/examples/06_heat_equation" 2>>"$log" | sed -n 's/^(\([0-9]*\) ranks, \([0-9.]*\) s)$/\2/p')
+        s=$(timeout 300 "${L[@]}" "$build/examples/06_heat_equation" 2>>"$log" | sed -n 's/^(\([0-9]*\) ranks[^,]*, \([0-9.]*\) s)$/\2/p')
         [ -n "$s" ] && samples+=("$s")
       done
       [ ${#samples[@]} -gt 0 ] || { note "06_heat_equation -n $np failed (see $log)"; continue; }

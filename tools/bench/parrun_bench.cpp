@@ -11,6 +11,10 @@
 //   parrun -n P parrun_bench collectives allreduce (sum of doubles), broadcast (root moves),
 //                                        alltoall (size = each block), barrier; us per call
 //   parrun -n 2 parrun_bench channels    8-byte round trip over a channel, capacity 0 and 64
+//   parrun -n P parrun_bench buffers     the buffer forms (issue 10): ping-pong and bandwidth
+//                                        from and into std::spans (latency_span_*,
+//                                        bandwidth_span_*, ranks 0 and 1), and in-place
+//                                        allreduce of a span of doubles (allreduce_inplace_*)
 // Options: --quick (fewer sizes, 25 ms per measurement), --time S, --max-size BYTES.
 // Sizes: 8 B .. 16 MiB in powers of two (point to point); 8 B, 1 KiB, 64 KiB, 1 MiB, 8 MiB
 // (allreduce, broadcast); 8 B .. 1 MiB (alltoall). Window: 64, at most 64 MiB in flight.
@@ -171,6 +175,69 @@ void collectives(parrun::communicator& w, const bench::options& o) {
   say("barrier", timed([&](int) { w.barrier(); }));
 }
 
+// The same measurements as latency, bandwidth and allreduce, with the buffer forms: nothing is
+// allocated per message and a receive that is waiting gets the bytes straight into its span.
+void buffers(parrun::communicator& w, const bench::options& o) {
+  if (w.rank() < 2 && w.size() >= 2) {
+    const int peer = 1 - w.rank();
+    for (std::size_t size : o.p2p_sizes()) {
+      std::vector<char> buf = bench::payload(size);
+      const std::span<char> view(buf);
+      const bench::timing r = bench::measure(o, pair_max(w), [&](long n) {
+        const auto t = clock_type::now();
+        for (long i = 0; i < n; ++i) {
+          if (w.rank() == 0) {
+            w.send(peer, data_tag, view);
+            w.recv(peer, data_tag, view);
+          } else {
+            w.recv(peer, data_tag, view);
+            w.send(peer, data_tag, view);
+          }
+        }
+        return seconds_since(t);
+      });
+      if (w.rank() == 0)
+        bench::report("latency_span_" + bench::size_label(size), r, "us", [](double s) { return s / 2 * 1e6; });
+    }
+    for (std::size_t size : o.p2p_sizes()) {
+      const int window = bench::window_for(size);
+      std::vector<char> buf = bench::payload(size);
+      std::vector<std::vector<char>> in(static_cast<std::size_t>(window), std::vector<char>(size));
+      std::vector<parrun::request> reqs(static_cast<std::size_t>(window));
+      const bench::timing r = bench::measure(o, pair_max(w), [&](long n) {
+        const auto t = clock_type::now();
+        for (long i = 0; i < n; ++i) {
+          if (w.rank() == 0) {
+            for (int j = 0; j < window; ++j) reqs[static_cast<std::size_t>(j)] = w.isend(1, data_tag, std::span(buf));
+            parrun::wait_all(reqs);
+            w.recv<std::int32_t>(1, ack_tag);
+          } else {
+            for (int j = 0; j < window; ++j)
+              reqs[static_cast<std::size_t>(j)] = w.irecv(0, data_tag, std::span(in[static_cast<std::size_t>(j)]));
+            parrun::wait_all(reqs);
+            w.send(0, ack_tag, std::int32_t{0});
+          }
+        }
+        return seconds_since(t);
+      });
+      if (w.rank() == 0)
+        bench::report("bandwidth_span_" + bench::size_label(size), r, "MB/s",
+                      [&](double s) { return static_cast<double>(size) * window / s / 1e6; });
+    }
+  }
+  w.barrier();
+  for (std::size_t size : bench::options::reduce_sizes()) {
+    std::vector<double> x(size / sizeof(double), w.rank() + 1.0);
+    const bench::timing t = bench::measure(o, world_max(w), [&](long n) {
+      w.barrier();
+      const auto t0 = clock_type::now();
+      for (long i = 0; i < n; ++i) w.allreduce(std::span(x), std::plus<>{});
+      return seconds_since(t0);
+    });
+    if (w.rank() == 0) bench::report("allreduce_inplace_" + bench::size_label(size), t, "us", [](double s) { return s * 1e6; });
+  }
+}
+
 void channels(parrun::communicator& w, const bench::options& o) {
   const int peer = 1 - w.rank();
   for (int capacity : {0, 64}) {
@@ -203,6 +270,10 @@ int main(int argc, char** argv) {
   const bench::options o = bench::options::parse(argc, argv);
   const bool p2p = o.mode == "latency" || o.mode == "bandwidth" || o.mode == "bibw" ||
                    o.mode == "p2p" || o.mode == "channels";
+  if (o.mode == "buffers") {
+    buffers(world, o);
+    return 0;
+  }
   if (o.mode == "collectives") {
     collectives(world, o);
     return 0;
