@@ -55,30 +55,32 @@ auto world_max(parrun::communicator& w) {
   return [&w](double mine) { return w.allreduce(mine, parrun::max{}); };
 }
 
-void latency(parrun::communicator& w, const bench::options& o) {
+// `spans`: the buffer forms (send from and receive into a std::span) instead of the vector.
+void latency(parrun::communicator& w, const bench::options& o, bool spans = false) {
   const int peer = 1 - w.rank();
   for (std::size_t size : o.p2p_sizes()) {
     std::vector<char> buf = bench::payload(size);
+    const std::span<char> view(buf);
     const bench::timing r = bench::measure(o, pair_max(w), [&](long n) {
       const auto t = clock_type::now();
       for (long i = 0; i < n; ++i) {
         if (w.rank() == 0) {
-          w.send(peer, data_tag, buf);
-          w.recv(peer, data_tag, buf);
+          if (spans) w.send(peer, data_tag, view), w.recv(peer, data_tag, view);
+          else w.send(peer, data_tag, buf), w.recv(peer, data_tag, buf);
         } else {
-          w.recv(peer, data_tag, buf);
-          w.send(peer, data_tag, buf);
+          if (spans) w.recv(peer, data_tag, view), w.send(peer, data_tag, view);
+          else w.recv(peer, data_tag, buf), w.send(peer, data_tag, buf);
         }
       }
       return seconds_since(t);
     });
     if (w.rank() == 0)
-      bench::report("latency_" + bench::size_label(size), r, "us",
+      bench::report(std::string(spans ? "latency_span_" : "latency_") + bench::size_label(size), r, "us",
                     [](double s) { return s / 2 * 1e6; });
   }
 }
 
-void bandwidth(parrun::communicator& w, const bench::options& o) {
+void bandwidth(parrun::communicator& w, const bench::options& o, bool spans = false) {
   for (std::size_t size : o.p2p_sizes()) {
     const int window = bench::window_for(size);
     std::vector<char> buf = bench::payload(size);
@@ -88,14 +90,13 @@ void bandwidth(parrun::communicator& w, const bench::options& o) {
       const auto t = clock_type::now();
       for (long i = 0; i < n; ++i) {
         if (w.rank() == 0) {
-          for (int j = 0; j < window; ++j)
-            reqs[static_cast<std::size_t>(j)] = w.isend(1, data_tag, buf);
+          for (std::size_t j = 0; j < reqs.size(); ++j)
+            reqs[j] = spans ? w.isend(1, data_tag, std::span(buf)) : w.isend(1, data_tag, buf);
           parrun::wait_all(reqs);
           w.recv<std::int32_t>(1, ack_tag);
         } else {
-          for (int j = 0; j < window; ++j)
-            reqs[static_cast<std::size_t>(j)] =
-                w.irecv(0, data_tag, in[static_cast<std::size_t>(j)]);
+          for (std::size_t j = 0; j < reqs.size(); ++j)
+            reqs[j] = spans ? w.irecv(0, data_tag, std::span(in[j])) : w.irecv(0, data_tag, in[j]);
           parrun::wait_all(reqs);
           w.send(0, ack_tag, std::int32_t{0});
         }
@@ -103,7 +104,7 @@ void bandwidth(parrun::communicator& w, const bench::options& o) {
       return seconds_since(t);
     });
     if (w.rank() == 0)
-      bench::report("bandwidth_" + bench::size_label(size), r, "MB/s",
+      bench::report(std::string(spans ? "bandwidth_span_" : "bandwidth_") + bench::size_label(size), r, "MB/s",
                     [&](double s) { return static_cast<double>(size) * window / s / 1e6; });
   }
 }
@@ -179,51 +180,8 @@ void collectives(parrun::communicator& w, const bench::options& o) {
 // allocated per message and a receive that is waiting gets the bytes straight into its span.
 void buffers(parrun::communicator& w, const bench::options& o) {
   if (w.rank() < 2 && w.size() >= 2) {
-    const int peer = 1 - w.rank();
-    for (std::size_t size : o.p2p_sizes()) {
-      std::vector<char> buf = bench::payload(size);
-      const std::span<char> view(buf);
-      const bench::timing r = bench::measure(o, pair_max(w), [&](long n) {
-        const auto t = clock_type::now();
-        for (long i = 0; i < n; ++i) {
-          if (w.rank() == 0) {
-            w.send(peer, data_tag, view);
-            w.recv(peer, data_tag, view);
-          } else {
-            w.recv(peer, data_tag, view);
-            w.send(peer, data_tag, view);
-          }
-        }
-        return seconds_since(t);
-      });
-      if (w.rank() == 0)
-        bench::report("latency_span_" + bench::size_label(size), r, "us", [](double s) { return s / 2 * 1e6; });
-    }
-    for (std::size_t size : o.p2p_sizes()) {
-      const int window = bench::window_for(size);
-      std::vector<char> buf = bench::payload(size);
-      std::vector<std::vector<char>> in(static_cast<std::size_t>(window), std::vector<char>(size));
-      std::vector<parrun::request> reqs(static_cast<std::size_t>(window));
-      const bench::timing r = bench::measure(o, pair_max(w), [&](long n) {
-        const auto t = clock_type::now();
-        for (long i = 0; i < n; ++i) {
-          if (w.rank() == 0) {
-            for (int j = 0; j < window; ++j) reqs[static_cast<std::size_t>(j)] = w.isend(1, data_tag, std::span(buf));
-            parrun::wait_all(reqs);
-            w.recv<std::int32_t>(1, ack_tag);
-          } else {
-            for (int j = 0; j < window; ++j)
-              reqs[static_cast<std::size_t>(j)] = w.irecv(0, data_tag, std::span(in[static_cast<std::size_t>(j)]));
-            parrun::wait_all(reqs);
-            w.send(0, ack_tag, std::int32_t{0});
-          }
-        }
-        return seconds_since(t);
-      });
-      if (w.rank() == 0)
-        bench::report("bandwidth_span_" + bench::size_label(size), r, "MB/s",
-                      [&](double s) { return static_cast<double>(size) * window / s / 1e6; });
-    }
+    latency(w, o, true);
+    bandwidth(w, o, true);
   }
   w.barrier();
   for (std::size_t size : bench::options::reduce_sizes()) {
