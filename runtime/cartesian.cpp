@@ -15,17 +15,31 @@ std::string list_of(const std::vector<int>& v) {
   return s + "}";
 }
 
-// Prime factors, largest first.
-std::vector<int> prime_factors(int n) {
-  std::vector<int> out;
-  for (int f = 2; static_cast<long>(f) * f <= n; ++f)
-    while (n % f == 0) {
-      out.push_back(f);
-      n /= f;
-    }
-  if (n > 1) out.push_back(n);
-  std::sort(out.begin(), out.end(), std::greater<>());
-  return out;
+// Whether f^k >= n (without overflowing).
+bool power_reaches(long f, std::size_t k, long n) {
+  long x = 1;
+  for (std::size_t i = 0; i < k; ++i) {
+    x *= f;
+    if (x >= n) return true;
+  }
+  return x >= n;
+}
+
+// The most even way to write n as a product of k factors, none above `cap`, largest first: the
+// lexicographically smallest such list (so the largest factor is as small as it can be, then the
+// next...), or an empty list when there is none. Handing out prime factors greedily is not
+// enough: 72 = 3*3*2*2*2 dealt largest first to the smallest dimension gives 12 x 6, not 9 x 8.
+std::vector<int> most_even(long n, std::size_t k, long cap, const std::vector<long>& divisors) {
+  if (k == 1) return n <= cap ? std::vector<int>{static_cast<int>(n)} : std::vector<int>{};
+  for (long f : divisors) {  // ascending: the first that works is the smallest largest factor
+    if (f > cap) break;
+    if (n % f != 0 || !power_reaches(f, k, n)) continue;
+    std::vector<int> rest = most_even(n / f, k - 1, f, divisors);
+    if (rest.empty()) continue;
+    rest.insert(rest.begin(), static_cast<int>(f));
+    return rest;
+  }
+  return {};
 }
 
 }  // namespace
@@ -45,10 +59,11 @@ std::vector<int> dims_create(int nodes, std::vector<int> dims) {
       throw usage_error("dims_create: dims[" + std::to_string(d) + "] = " + std::to_string(dims[d]) +
                         " is negative (0 means: choose it)");
     if (dims[d] == 0) free.push_back(d);
-    else fixed *= dims[d];
+    else fixed = std::min(fixed * dims[d], static_cast<long>(nodes) + 1);  // past nodes is past: no overflow
   }
   if (fixed > nodes || nodes % fixed != 0)
-    throw usage_error("dims_create: the fixed dimensions of " + list_of(dims) + " multiply to " + std::to_string(fixed) +
+    throw usage_error("dims_create: the fixed dimensions of " + list_of(dims) + " multiply to " +
+                      (fixed > nodes ? "more than " + std::to_string(nodes) : std::to_string(fixed)) +
                       ", which does not divide " + std::to_string(nodes) + " ranks");
   if (free.empty()) {
     if (fixed != nodes)
@@ -56,11 +71,15 @@ std::vector<int> dims_create(int nodes, std::vector<int> dims) {
                         std::to_string(nodes));
     return dims;
   }
-  // Largest prime factors first, each to the dimension that is smallest so far: as even as it gets.
-  std::vector<int> chosen(free.size(), 1);
-  for (int f : prime_factors(static_cast<int>(nodes / fixed)))
-    *std::min_element(chosen.begin(), chosen.end()) *= f;
-  std::sort(chosen.begin(), chosen.end(), std::greater<>());
+  const long rest = nodes / fixed;
+  std::vector<long> divisors;  // of rest, ascending
+  for (long f = 1; f * f <= rest; ++f)
+    if (rest % f == 0) {
+      divisors.push_back(f);
+      if (f != rest / f) divisors.push_back(rest / f);
+    }
+  std::sort(divisors.begin(), divisors.end());
+  const std::vector<int> chosen = most_even(rest, free.size(), rest, divisors);  // never empty: {rest, 1, ...}
   for (std::size_t i = 0; i < free.size(); ++i) dims[free[i]] = chosen[i];
   return dims;
 }

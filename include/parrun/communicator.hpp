@@ -159,11 +159,18 @@ class communicator {
   template <class T>
   [[nodiscard]] request isend(int dest, int tag, T&& value) const {
     using U = std::remove_cvref_t<T>;
-    if constexpr (detail::is_strided_v<U> || detail::is_span_v<U>)
+    if constexpr (detail::is_strided_v<U>) {
       return isend_buffer(dest, tag, buffer_of(value));
-    else
+    } else if constexpr (detail::is_span_v<U>) {
+      using E = std::remove_const_t<typename U::element_type>;
+      if constexpr (detail::is_raw_value_v<E> && !std::is_same_v<E, bool>)
+        return isend_buffer(dest, tag, detail::raw_of(value));
+      else  // as send: a span of other elements goes as a std::vector of them
+        return isend(dest, tag, std::vector<E>(value.begin(), value.end()));
+    } else {
       return isend_bytes(dest, tag, detail::type_of<detail::message_type_t<T>>(),
                          detail::encode_message(std::forward<T>(value)));
+    }
   }
   /// Starts a send of `count` elements from `data`.
   template <class E>

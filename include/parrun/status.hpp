@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <parrun/detail/type_id.hpp>
@@ -50,13 +51,23 @@ class status {
   /// The readable name of the message's C++ type.
   std::string type_name() const { return detail::type_name_of(type_); }
   /// How many T the message holds (MPI_Get_count): 1 for a T, the number of elements for a
-  /// buffer or std::vector of T (what a receive into a span filled), 0 after a receive from
-  /// no_rank or a cancelled receive. Throws type_mismatch when the message holds neither.
+  /// buffer or std::vector of trivially copyable T (what a receive into a span filled), 0 after
+  /// a receive from no_rank or a cancelled receive. Throws type_mismatch when the message holds
+  /// neither, usage_error for a std::vector of other T (its bytes are an archive: receive it to
+  /// count it).
   template <class T>
   std::size_t count() const {
     if (type_ == 0) return 0;
     if (holds<T>()) return 1;
-    if (holds<std::vector<T>>() && sizeof(T) != 0) return bytes_ / sizeof(T);
+    if (holds<std::vector<T>>()) {
+      if constexpr (std::is_trivially_copyable_v<T> && !std::is_same_v<T, bool>) {
+        return bytes_ / sizeof(T);
+      } else {
+        throw usage_error("status::count<" + detail::type_name(detail::type_of<T>()) + ">: the message is a " +
+                          type_name() + ", encoded as an archive, so its bytes do not say how many elements "
+                          "it has: receive it and take its size()");
+      }
+    }
     throw type_mismatch("status::count<" + detail::type_name(detail::type_of<T>()) + ">: the message from rank " +
                         std::to_string(source_) + " with tag " + std::to_string(tag_) + " is of type " +
                         type_name() + ", not " + detail::type_name(detail::type_of<T>()) + " or a buffer of them");

@@ -21,8 +21,12 @@
 namespace parrun::detail {
 namespace {
 
-// The collective algorithms are shallow, but a reduction's op (user code) runs on the fiber too.
-constexpr std::size_t usable_stack = 256 * 1024;
+// The collective algorithms are shallow, but a reduction's op (user code) runs on the fiber too,
+// and so do the value forms' temporaries (a T result, the op's arguments and return value): an
+// iallreduce of a 320 KB std::array overflowed a 256 KB stack. A blocking collective runs on the
+// thread's stack (8 MiB by default), so a fiber gets as much. Only the address space is reserved
+// (MAP_NORESERVE); pages are committed when touched, so a shallow collective costs what it uses.
+constexpr std::size_t usable_stack = 8 * 1024 * 1024;
 
 thread_local fiber* running = nullptr;
 
@@ -48,7 +52,7 @@ void* take_stack() {
     return s;
   }
   const std::size_t bytes = usable_stack + page_size();
-  void* s = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  void* s = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
   if (s == MAP_FAILED) throw std::bad_alloc();
   ::mprotect(s, page_size(), PROT_NONE);  // the guard page: stacks grow down into it
   return s;

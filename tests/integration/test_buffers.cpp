@@ -156,6 +156,25 @@ TEST(Buffers, TooLongAMessageIsATruncationErrorAndStaysQueued) {
   EXPECT_THROW((void)parrun::status(0, 0, 8, parrun::detail::type_of<int>().hash).count<double>(), parrun::type_mismatch);
 }
 
+TEST(Buffers, SpansOfOtherElementsTravelAsVectorsAndCountOnlyRawOnes) {
+  const auto& w = W();
+  const std::vector<std::string> words{"a", "bc", "def"};
+  parrun::request r = w.isend(right(), 12, std::span<const std::string>(words));
+  w.send(right(), 13, std::span<const std::string>(words));
+  r.wait();
+  std::vector<std::string> got;
+  const parrun::status st = w.recv(left(), 12, got);
+  EXPECT_EQ(got, words);
+  EXPECT_EQ(w.recv<std::vector<std::string>>(left(), 13), words);
+  EXPECT_EQ(st.count<std::vector<std::string>>(), 1u);
+  try {
+    (void)st.count<std::string>();  // archive bytes: no element count in them
+    ADD_FAILURE() << "no usage_error";
+  } catch (const parrun::usage_error& e) {
+    EXPECT_TRUE(contains(e.what(), "receive it and take its size()")) << e.what();
+  }
+}
+
 TEST(Buffers, NoRankMakesEveryCallANoOp) {
   const auto& w = W();
   std::vector<int> buf{7, 8, 9};
