@@ -3,6 +3,7 @@
 # references computed on every rank, p = 1..8.
 add_executable(test_numeric test_numeric.cpp)
 target_link_libraries(test_numeric PRIVATE parrun_rank_gtest_main parrun_warnings)
+target_include_directories(test_numeric PRIVATE ${PROJECT_SOURCE_DIR}/tests/support)
 parrun_add_test(NAME numeric COMMAND $<TARGET_FILE:test_numeric> NP 1 2 3 4 5 6 7 8 TIMEOUT 180)
 
 # Misuse ends the job with an error that names the mistake and the sizes (parrun's --timeout

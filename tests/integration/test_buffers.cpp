@@ -16,6 +16,7 @@
 
 #include <parrun/parrun.hpp>
 
+#include "mat2.hpp"
 #include "rank_main.hpp"
 
 namespace {
@@ -25,20 +26,6 @@ int me() { return W().rank(); }
 int ranks() { return W().size(); }
 int right() { return (me() + 1) % ranks(); }
 int left() { return (me() + ranks() - 1) % ranks(); }
-
-// 2x2 matrices with wrapping arithmetic: associative, not commutative.
-struct mat2 {
-  std::uint32_t a, b, c, d;
-  friend mat2 operator*(const mat2& x, const mat2& y) {
-    return {x.a * y.a + x.b * y.c, x.a * y.b + x.b * y.d, x.c * y.a + x.d * y.c, x.c * y.b + x.d * y.d};
-  }
-  bool operator==(const mat2&) const = default;
-};
-mat2 mat_of(int r, std::size_t i) {
-  auto u = static_cast<std::uint32_t>(r * 7 + static_cast<int>(i) * 13 + 1);
-  return {u, u + 1, 2 * u + 3, u ^ 5u};
-}
-const auto mat_mul = [](const mat2& x, const mat2& y) { return x * y; };
 
 double value_of(int r, std::size_t i) { return r * 1000.0 + static_cast<double>(i % 977) * 0.5; }
 std::vector<double> doubles_of(int r, std::size_t n) {

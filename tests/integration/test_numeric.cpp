@@ -29,6 +29,7 @@
 
 #include <parrun/parrun.hpp>
 
+#include "mat2.hpp"
 #include "rank_main.hpp"
 
 namespace {
@@ -69,19 +70,6 @@ std::vector<int> ints_of(int r, std::size_t n, std::size_t from = 0) {
   return v;
 }
 
-// 2x2 matrices with wrapping arithmetic: associative, not commutative, trivially copyable.
-struct mat2 {
-  std::uint32_t a, b, c, d;
-  friend mat2 operator*(const mat2& x, const mat2& y) {
-    return {x.a * y.a + x.b * y.c, x.a * y.b + x.b * y.d, x.c * y.a + x.d * y.c, x.c * y.b + x.d * y.d};
-  }
-  bool operator==(const mat2&) const = default;
-};
-mat2 mat_of(int r, std::size_t i) {
-  const auto u = static_cast<std::uint32_t>(r) * 7u + static_cast<std::uint32_t>(i) * 13u + 1u;
-  return {u, u + 1, 2 * u + 3, u ^ 5u};
-}
-const auto mat_mul = [](const mat2& x, const mat2& y) { return x * y; };
 std::vector<mat2> mats_of(int r, std::size_t n, std::size_t from = 0) {
   std::vector<mat2> v(n);
   for (std::size_t i = 0; i < n; ++i) v[i] = mat_of(r, from + i);
