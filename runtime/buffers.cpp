@@ -9,38 +9,31 @@
 namespace parrun {
 namespace detail {
 
-void pack(const raw_buffer& b, std::byte* out, std::size_t n) noexcept {
+namespace {
+// Calls copy(place in b, place in the consecutive bytes, length) for each run of b's first n
+// elements: one run for a contiguous buffer, one per block (the last one cut short) otherwise.
+template <class Copy>
+void for_each_run(const raw_buffer& b, std::size_t n, Copy copy) noexcept {
   const std::size_t es = b.element_size;
   if (n == 0) return;
-  if (b.layout.contiguous()) {
-    std::memcpy(out, b.base, n * es);
-    return;
-  }
+  if (b.layout.contiguous()) return copy(b.base, std::size_t{0}, n * es);
   const std::size_t block = b.layout.block * es, stride = b.layout.stride * es;
-  const std::byte* from = b.base;
-  for (std::size_t left = n * es; left > 0; from += stride) {
-    const std::size_t k = left < block ? left : block;
-    std::memcpy(out, from, k);
-    out += k;
-    left -= k;
+  std::byte* at = b.base;
+  for (std::size_t done = 0, total = n * es; done < total; at += stride) {
+    const std::size_t k = total - done < block ? total - done : block;
+    copy(at, done, k);
+    done += k;
   }
+}
+}  // namespace
+
+void pack(const raw_buffer& b, std::byte* out, std::size_t n) noexcept {
+  for_each_run(b, n, [&](const std::byte* at, std::size_t offset, std::size_t k) { std::memcpy(out + offset, at, k); });
 }
 
 void unpack(const raw_buffer& b, const std::byte* in, std::size_t n) noexcept {
-  const std::size_t es = b.element_size;
-  if (n == 0) return;
-  if (b.layout.contiguous()) {
-    std::memmove(b.base, in, n * es);  // in place collectives may hand over overlapping bytes
-    return;
-  }
-  const std::size_t block = b.layout.block * es, stride = b.layout.stride * es;
-  std::byte* to = b.base;
-  for (std::size_t left = n * es; left > 0; to += stride) {
-    const std::size_t k = left < block ? left : block;
-    std::memcpy(to, in, k);
-    in += k;
-    left -= k;
-  }
+  // memmove: an in-place collective may hand over bytes that overlap the buffer.
+  for_each_run(b, n, [&](std::byte* at, std::size_t offset, std::size_t k) { std::memmove(at, in + offset, k); });
 }
 
 owned_bytes packed(const raw_buffer& b) {
@@ -89,6 +82,7 @@ detail::posted_send communicator::post_buffer(int dest, int tag, const detail::r
 }
 
 request communicator::isend_buffer(int dest, int tag, const detail::raw_buffer& b) const {
+  if (dest == no_rank) return request{};  // nothing to pack
   return isend_bytes(dest, tag, *b.vector_type, detail::packed(b));
 }
 

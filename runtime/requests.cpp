@@ -133,12 +133,12 @@ std::vector<status> wait_all(std::span<request> requests) {
   return out;
 }
 
-std::pair<std::size_t, status> wait_any(std::span<request> requests) {
+std::size_t request::wait_for_one(std::span<request> requests, const char* op) {
   detail::request_state* first = nullptr;
   for (request& r : requests)
     if (r.pending()) first = r.state_.get();
-  if (first == nullptr) throw usage_error("wait_any: none of the " + std::to_string(requests.size()) +
-                                          " requests is pending");
+  if (first == nullptr)
+    throw usage_error(std::string(op) + ": none of the " + std::to_string(requests.size()) + " requests is pending");
   std::size_t which = 0;
   auto any_ready = [&] {
     for (std::size_t i = 0; i < requests.size(); ++i)
@@ -148,35 +148,25 @@ std::pair<std::size_t, status> wait_any(std::span<request> requests) {
       }
     return false;
   };
-  first->eng().wait_until(any_ready, activity{"wait_any", "requests", static_cast<long>(requests.size())});
-  return {which, requests[which].wait()};
+  first->eng().wait_until(any_ready, activity{op, "requests", static_cast<long>(requests.size())});
+  return which;
 }
 
-namespace {
-
-// Completes every pending request that can complete now, in index order.
-std::vector<std::pair<std::size_t, status>> complete_ready(std::span<request> requests) {
+std::vector<std::pair<std::size_t, status>> request::complete_ready(std::span<request> requests) {
   std::vector<std::pair<std::size_t, status>> out;
   for (std::size_t i = 0; i < requests.size(); ++i)
-    if (requests[i].pending() && requests[i].test()) out.emplace_back(i, requests[i].wait());
+    if (requests[i].pending() && requests[i].ready_now()) out.emplace_back(i, requests[i].wait());
   return out;
 }
 
-}  // namespace
+std::pair<std::size_t, status> wait_any(std::span<request> requests) {
+  const std::size_t which = request::wait_for_one(requests, "wait_any");
+  return {which, requests[which].wait()};
+}
 
 std::vector<std::pair<std::size_t, status>> wait_some(std::span<request> requests) {
-  detail::request_state* first = nullptr;
-  for (request& r : requests)
-    if (r.pending()) first = r.state_.get();
-  if (first == nullptr)
-    throw usage_error("wait_some: none of the " + std::to_string(requests.size()) + " requests is pending");
-  auto any_ready = [&] {
-    for (request& r : requests)
-      if (r.pending() && r.ready_now()) return true;
-    return false;
-  };
-  first->eng().wait_until(any_ready, activity{"wait_some", "requests", static_cast<long>(requests.size())});
-  return complete_ready(requests);
+  (void)request::wait_for_one(requests, "wait_some");
+  return request::complete_ready(requests);
 }
 
 std::vector<std::pair<std::size_t, status>> test_some(std::span<request> requests) {
@@ -185,7 +175,7 @@ std::vector<std::pair<std::size_t, status>> test_some(std::span<request> request
       (void)r.ready();  // one poll makes the progress; the rest only look
       break;
     }
-  return complete_ready(requests);
+  return request::complete_ready(requests);
 }
 
 std::optional<std::pair<std::size_t, status>> test_any(std::span<request> requests) {

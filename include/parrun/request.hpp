@@ -50,7 +50,13 @@ class request {
   friend std::vector<std::pair<std::size_t, status>> wait_some(std::span<request> requests);
   friend bool test_all(std::span<request> requests);
   friend std::optional<std::pair<std::size_t, status>> test_any(std::span<request> requests);
+  friend std::vector<std::pair<std::size_t, status>> test_some(std::span<request> requests);
   bool ready_now() const;  // ready() without polling
+  /// Blocks until some pending request is ready; its index. usage_error (naming `op`) when
+  /// none is pending.
+  static std::size_t wait_for_one(std::span<request> requests, const char* op);
+  /// Completes every pending request that is ready now, in index order (no polling).
+  static std::vector<std::pair<std::size_t, status>> complete_ready(std::span<request> requests);
   std::shared_ptr<detail::request_state> state_;
 };
 
